@@ -1,0 +1,59 @@
+package rules
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+)
+
+// Options configure an Engine. The zero value is a working engine with the
+// default limits and no shape-specific globals.
+type Options struct {
+	// Limits bound each state; zero fields take their defaults.
+	Limits Limits
+	// Setup runs once on every new state, after the sandbox is built, to
+	// install shape-specific globals with State.SetGlobal. Nil installs none.
+	Setup func(*State)
+	// Logger receives what extensions print, at debug level. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Engine runs compiled programs on pooled, sandboxed Lua states. It is safe
+// for concurrent use: each Run holds one state for its duration.
+type Engine struct {
+	opts Options
+	pool sync.Pool
+}
+
+// NewEngine returns an engine with the given options.
+func NewEngine(opts Options) *Engine {
+	opts.Limits = opts.Limits.withDefaults()
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Engine{opts: opts}
+}
+
+// Run takes a state from the pool, binds it to ctx so that the deadline
+// interrupts any Lua code, and calls fn with it. A state on which fn failed
+// is closed rather than returned to the pool: a Lua error or a deadline can
+// leave it half-way through a run.
+func (e *Engine) Run(ctx context.Context, fn func(*State) error) error {
+	s, _ := e.pool.Get().(*State)
+	if s == nil {
+		s = newState(e.opts)
+	}
+
+	s.l.SetContext(ctx)
+	err := fn(s)
+	s.l.RemoveContext()
+	if err != nil {
+		s.l.Close()
+		return err
+	}
+
+	s.l.SetTop(0)
+	e.pool.Put(s)
+	return nil
+}

@@ -1,0 +1,45 @@
+package rules
+
+import (
+	"bytes"
+	"encoding/json"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// newJSONModule builds the json module programs see: json.encode(value)
+// returns a string, json.decode(string) returns a value; both raise a Lua
+// error on input they cannot convert.
+func newJSONModule(l *lua.LState) *lua.LTable {
+	return l.SetFuncs(l.NewTable(), map[string]lua.LGFunction{
+		"encode": jsonEncode,
+		"decode": jsonDecode,
+	})
+}
+
+func jsonEncode(l *lua.LState) int {
+	v, err := ToGo(l.CheckAny(1))
+	if err != nil {
+		l.RaiseError("json.encode: %v", err)
+		return 0
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		l.RaiseError("json.encode: %v", err)
+		return 0
+	}
+	l.Push(lua.LString(out))
+	return 1
+}
+
+func jsonDecode(l *lua.LState) int {
+	dec := json.NewDecoder(bytes.NewReader([]byte(l.CheckString(1))))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		l.RaiseError("json.decode: %v", err)
+		return 0
+	}
+	l.Push(ToLua(l, v))
+	return 1
+}

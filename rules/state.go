@@ -1,0 +1,97 @@
+package rules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// State is one sandboxed Lua state, held by a single Run at a time.
+type State struct {
+	l       *lua.LState
+	base    *lua.LTable // globals every run reads through its environment
+	envMeta *lua.LTable // metatable of every run environment
+	guarded map[*lua.LTable]bool
+	logger  *slog.Logger
+	running string // name of the program being run, for print
+}
+
+// Error is a failure inside a program: a Lua error, a raised value, or the
+// deadline. Its message may carry Lua file and line details, so it belongs in
+// logs, never in an answer to a client.
+type Error struct {
+	// Program names the program that failed.
+	Program string
+	// Value is what the program raised with error(); nil for a deadline.
+	Value lua.LValue
+	// Err is the cause: a *lua.ApiError or the context's error.
+	Err error
+}
+
+func (e *Error) Error() string { return "run " + e.Program + ": " + e.Err.Error() }
+
+// Unwrap returns the cause, so errors.Is(err, context.DeadlineExceeded) holds
+// for a program stopped by the deadline.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Lua returns the underlying state, for building argument tables and Go
+// functions. It must not be kept past the Run that handed out s.
+func (s *State) Lua() *lua.LState { return s.l }
+
+// SetGlobal installs a value every run of this state can read, such as a
+// shape's error constructors or its persistent table. Only Setup calls it.
+func (s *State) SetGlobal(name string, v lua.LValue) { s.base.RawSetString(name, v) }
+
+// NewEnv returns a fresh global environment for one run. Writes to globals
+// land in it and vanish with it; reads fall through to the sandbox's globals.
+func (s *State) NewEnv() *lua.LTable {
+	env := s.l.CreateTable(0, 4)
+	env.RawSetString("_G", env)
+	env.Metatable = s.envMeta
+	return env
+}
+
+// Load executes p's chunk in env and returns the chunk's first result: the
+// function or table the extension file returns.
+func (s *State) Load(p *Program, env *lua.LTable) (lua.LValue, error) {
+	fn := s.l.NewFunctionFromProto(p.proto)
+	fn.Env = env
+	s.running = p.Name
+	if err := s.l.CallByParam(lua.P{Fn: fn, NRet: 1, Protect: true}); err != nil {
+		return nil, s.fail(p.Name, err)
+	}
+	v := s.l.Get(-1)
+	s.l.Pop(1)
+	return v, nil
+}
+
+// Call calls fn with args in protected mode and discards its results.
+// program names the extension fn belongs to, for errors and print.
+func (s *State) Call(program string, fn lua.LValue, args ...lua.LValue) error {
+	s.running = program
+	if err := s.l.CallByParam(lua.P{Fn: fn, NRet: 0, Protect: true}, args...); err != nil {
+		return s.fail(program, err)
+	}
+	return nil
+}
+
+// fail turns a Lua call error into an *Error, naming the deadline as the
+// cause when it has passed.
+func (s *State) fail(program string, err error) error {
+	if ctx := s.l.Context(); ctx != nil && ctx.Err() != nil {
+		return &Error{Program: program, Value: lua.LNil, Err: ctx.Err()}
+	}
+	var apiErr *lua.ApiError
+	if errors.As(err, &apiErr) {
+		return &Error{Program: program, Value: apiErr.Object, Err: apiErr}
+	}
+	return &Error{Program: program, Value: lua.LNil, Err: fmt.Errorf("call: %w", err)}
+}
+
+// IsTimeout reports whether err is a program stopped by its deadline.
+func IsTimeout(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded)
+}
