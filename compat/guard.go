@@ -1,0 +1,114 @@
+package compat
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// MaxClaimsSize is the most custom claims may weigh together, encoded as
+// JSON. Auth0 limits custom claims to 100 KB.
+const MaxClaimsSize = 100 * 1024
+
+// ErrClaimsTooLarge is returned when the custom claims exceed MaxClaimsSize.
+var ErrClaimsTooLarge = errors.New("custom claims exceed 100 KB")
+
+// restricted lists the claims extensions cannot set: the registered JWT
+// claims and Auth0's restricted list, plus the scope claims, which
+// extensions change only through the scope.
+var restricted = map[string]bool{}
+
+func init() {
+	for _, c := range strings.Fields(`acr act active amr at_hash ath attest aud
+		auth_time authorization_details azp c_hash client_id cnf cty dest
+		entitlements events exp groups gty htm htu iat internalService iss jcard
+		jku jti jwe jwk kid may_act mky nbf nonce object_id org_id org_name orig
+		origid permissions roles rph s_hash sid sub sub_jwk toe txn typ uuid vot
+		vtm x5t#S256 scope scp`) {
+		restricted[c] = true
+	}
+}
+
+// reservedDomains are the namespaces Auth0 keeps for itself.
+var reservedDomains = []string{"auth0.com", "webtask.io", "webtask.run"}
+
+// Restricted reports whether an extension may not set claim name: it is on
+// Auth0's restricted list (sip_* included) or in a reserved namespace.
+func Restricted(name string) bool {
+	if restricted[name] || strings.HasPrefix(name, "sip_") {
+		return true
+	}
+	lower := strings.ToLower(name)
+	if strings.HasPrefix(lower, "urn:auth0") {
+		return true
+	}
+	host := lower
+	if u, err := url.Parse(lower); err == nil && u.Host != "" {
+		host = u.Hostname()
+	} else if i := strings.IndexByte(lower, '/'); i >= 0 {
+		host = lower[:i]
+	}
+	for _, d := range reservedDomains {
+		if host == d || strings.HasSuffix(host, "."+d) {
+			return true
+		}
+	}
+	return false
+}
+
+// guard applies Auth0's rules to what the extensions left: scopes cut to
+// the grant, restricted claims dropped, custom claims bounded in size.
+func guard(granted, scopes []string, claims map[string]any) (*Result, error) {
+	res := &Result{Scopes: []string{}, Claims: claims}
+
+	grant := make(map[string]bool, len(granted))
+	for _, s := range granted {
+		grant[s] = true
+	}
+	seen := make(map[string]bool, len(scopes))
+	for _, s := range scopes {
+		switch {
+		case seen[s]:
+		case grant[s]:
+			res.Scopes = append(res.Scopes, s)
+		default:
+			res.DroppedScopes = append(res.DroppedScopes, s)
+		}
+		seen[s] = true
+	}
+
+	for name := range claims {
+		if Restricted(name) {
+			res.DroppedClaims = append(res.DroppedClaims, name)
+			delete(claims, name)
+		}
+	}
+	if len(claims) > 0 {
+		b, err := json.Marshal(claims)
+		if err != nil {
+			return nil, fmt.Errorf("encode custom claims: %w", err)
+		}
+		if len(b) > MaxClaimsSize {
+			return nil, ErrClaimsTooLarge
+		}
+	}
+	return res, nil
+}
+
+// intersect returns the entries of want that are in have, in want's order.
+func intersect(want, have []string) []string {
+	in := make(map[string]bool, len(have))
+	for _, s := range have {
+		in[s] = true
+	}
+	out := make([]string, 0, len(want))
+	for _, s := range want {
+		if in[s] {
+			out = append(out, s)
+			in[s] = false
+		}
+	}
+	return out
+}

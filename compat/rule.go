@@ -1,0 +1,167 @@
+package compat
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/rulesgate/rulesgate/rules"
+	lua "github.com/yuin/gopher-lua"
+)
+
+// ErrNoCallback is returned for a rule that returned without calling its
+// callback. Auth0 waits for such a rule until its timeout; rulesgate fails
+// at once, since a Lua rule cannot call back later.
+var ErrNoCallback = errors.New("rule returned without calling callback")
+
+// callback records what a rule passed to callback(err, user, context).
+type callback struct {
+	called             bool
+	err, user, context lua.LValue
+}
+
+func (c *callback) call(l *lua.LState) int {
+	if c.called {
+		return 0 // Auth0 does: only the first call counts.
+	}
+	c.called = true
+	c.err, c.user, c.context = l.Get(1), l.Get(2), l.Get(3)
+	return 0
+}
+
+// runRules runs the rules in order on one state, each with the user and
+// context the previous one called back with, and returns the access
+// token's scopes and custom claims as the last rule left them.
+func (p *Pipeline) runRules(s *rules.State, tx *Transaction, scopes []string) ([]string, map[string]any, error) {
+	l := s.Lua()
+	env := p.newEnv(s)
+	user, context := lua.LValue(l.NewTable()), lua.LValue(p.newContext(l, tx, scopes))
+	cb := &callback{}
+	cbFn := l.NewFunction(cb.call)
+
+	for _, prog := range p.cfg.Rules {
+		fn, err := s.Load(prog, env)
+		if err != nil {
+			return nil, nil, p.ruleError(prog.Name, err)
+		}
+		if fn.Type() != lua.LTFunction {
+			return nil, nil, fmt.Errorf("run %s: the file returns a %s, not function(user, context, callback)", prog.Name, fn.Type())
+		}
+
+		*cb = callback{}
+		if err := s.Call(prog.Name, fn, user, context, cbFn); err != nil {
+			return nil, nil, p.ruleError(prog.Name, err)
+		}
+		if !cb.called {
+			return nil, nil, fmt.Errorf("run %s: %w", prog.Name, ErrNoCallback)
+		}
+		if cb.err != lua.LNil {
+			if d := denial(cb.err, prog.Name); d != nil {
+				return nil, nil, d
+			}
+			return nil, nil, fmt.Errorf("run %s: callback with error: %s", prog.Name, describe(cb.err))
+		}
+		if cb.user != lua.LNil {
+			user = cb.user
+		}
+		if cb.context.Type() == lua.LTTable {
+			context = cb.context
+		}
+	}
+	return readAccessToken(context.(*lua.LTable))
+}
+
+// describe says what a rule passed as its error, for the log, without
+// running any of the rule's metamethods outside the sandbox's protection.
+func describe(v lua.LValue) string {
+	if t, ok := v.(*lua.LTable); ok {
+		if msg, ok := t.RawGetString("message").(lua.LString); ok {
+			return string(msg)
+		}
+		return "a table"
+	}
+	if s, ok := v.(lua.LString); ok {
+		return string(s)
+	}
+	return "a " + v.Type().String()
+}
+
+// ruleError turns a value raised with error() by an Auth0 constructor into
+// its denial, and leaves any other failure as it is.
+func (p *Pipeline) ruleError(name string, err error) error {
+	var lerr *rules.Error
+	if errors.As(err, &lerr) {
+		if d := denial(lerr.Value, name); d != nil {
+			return d
+		}
+	}
+	return err
+}
+
+// newContext builds the Auth0 Rules context for one request.
+func (p *Pipeline) newContext(l *lua.LState, tx *Transaction, scopes []string) *lua.LTable {
+	client := p.client(tx.ClientID)
+
+	request := l.CreateTable(0, 5)
+	request.RawSetString("ip", lua.LString(tx.Request.IP))
+	request.RawSetString("hostname", lua.LString(tx.Request.Hostname))
+	request.RawSetString("userAgent", lua.LString(tx.Request.UserAgent))
+	request.RawSetString("query", tableOf(l, tx.Request.Query))
+	request.RawSetString("body", tableOf(l, tx.Request.Body))
+
+	token := l.CreateTable(0, 1)
+	token.RawSetString("scope", rules.ToLua(l, scopes))
+
+	ctx := l.CreateTable(0, 8)
+	ctx.RawSetString("clientID", lua.LString(tx.ClientID))
+	ctx.RawSetString("clientName", lua.LString(client.Name))
+	ctx.RawSetString("clientMetadata", tableOf(l, client.Metadata))
+	ctx.RawSetString("protocol", lua.LString(protocol(tx.GrantType)))
+	ctx.RawSetString("request", request)
+	ctx.RawSetString("accessToken", token)
+	ctx.RawSetString("idToken", l.NewTable())
+	return ctx
+}
+
+// tableOf converts a map to a Lua table, nil to an empty one.
+func tableOf[M ~map[string]V, V any](l *lua.LState, m M) *lua.LTable {
+	t, ok := rules.ToLua(l, map[string]V(m)).(*lua.LTable)
+	if !ok {
+		return l.NewTable()
+	}
+	return t
+}
+
+// readAccessToken reads context.accessToken: its scope (an array, or a
+// space-separated string as Auth0's own examples write it) and every other
+// key as a custom claim.
+func readAccessToken(context *lua.LTable) ([]string, map[string]any, error) {
+	token, ok := context.RawGetString("accessToken").(*lua.LTable)
+	if !ok {
+		return nil, nil, errors.New("read context.accessToken: not a table")
+	}
+
+	scopes, err := rules.Strings(token.RawGetString("scope"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read context.accessToken.scope: %w", err)
+	}
+
+	claims := map[string]any{}
+	token.ForEach(func(k, v lua.LValue) {
+		name, isString := k.(lua.LString)
+		if err != nil || name == "scope" {
+			return
+		}
+		if !isString {
+			err = fmt.Errorf("read context.accessToken: a key of type %s", k.Type())
+			return
+		}
+		claims[string(name)], err = rules.ToGo(v)
+		if err != nil {
+			err = fmt.Errorf("read claim %q: %w", name, err)
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return scopes, claims, nil
+}
