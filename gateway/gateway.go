@@ -1,0 +1,176 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rulesgate/rulesgate/compat"
+)
+
+// DefaultRuleTimeout bounds the whole extension pipeline of one request
+// when Config.RuleTimeout is zero.
+const DefaultRuleTimeout = 5 * time.Second
+
+// Config is what a Gateway needs. Upstream, PublicURL, Pipeline and Keys
+// are required.
+type Config struct {
+	// Upstream is the base URL of the issuer in front of which the gateway
+	// stands.
+	Upstream *url.URL
+	// PublicURL is the gateway's external base URL, as clients reach it.
+	PublicURL string
+	// Issuer is the iss of re-signed tokens; empty means PublicURL + "/".
+	Issuer string
+	// Pipeline runs the extensions on each token.
+	Pipeline *compat.Pipeline
+	// Keys sign tokens and fill the JWKS.
+	Keys *KeySet
+	// RuleTimeout bounds the extensions of one request; zero means
+	// DefaultRuleTimeout.
+	RuleTimeout time.Duration
+	// Logger receives the gateway's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Client makes every upstream call; nil means one with timeouts on
+	// dial, TLS, headers and the whole call.
+	Client *http.Client
+	// Registry receives the gateway's metrics; nil means a new registry.
+	Registry *prometheus.Registry
+}
+
+// Gateway is rulesgate's HTTP side for one upstream.
+type Gateway struct {
+	upstream    *Upstream
+	client      *http.Client
+	verifier    *Verifier
+	pipeline    *compat.Pipeline
+	keys        *KeySet
+	issuer      string
+	publicURL   string
+	ruleTimeout time.Duration
+	logger      *slog.Logger
+	registry    *prometheus.Registry
+	metrics     *metrics
+
+	discovery  []byte
+	jwks       []byte
+	tokenProxy *httputil.ReverseProxy
+	handler    http.Handler
+}
+
+// New discovers the upstream and returns a gateway ready to serve.
+func New(ctx context.Context, cfg Config) (*Gateway, error) {
+	if cfg.Upstream == nil || cfg.PublicURL == "" || cfg.Pipeline == nil || cfg.Keys == nil {
+		return nil, errors.New("new gateway: Upstream, PublicURL, Pipeline and Keys are required")
+	}
+	g := &Gateway{
+		client:      cfg.Client,
+		pipeline:    cfg.Pipeline,
+		keys:        cfg.Keys,
+		issuer:      cfg.Issuer,
+		publicURL:   strings.TrimSuffix(cfg.PublicURL, "/"),
+		ruleTimeout: cfg.RuleTimeout,
+		logger:      cfg.Logger,
+		registry:    cfg.Registry,
+	}
+	if g.client == nil {
+		g.client = httpClient()
+	}
+	if g.issuer == "" {
+		g.issuer = g.publicURL + "/"
+	}
+	if g.ruleTimeout == 0 {
+		g.ruleTimeout = DefaultRuleTimeout
+	}
+	if g.logger == nil {
+		g.logger = slog.Default()
+	}
+	if g.registry == nil {
+		g.registry = prometheus.NewRegistry()
+	}
+	g.metrics = newMetrics(g.registry)
+
+	up, err := Discover(ctx, g.client, cfg.Upstream)
+	if err != nil {
+		return nil, fmt.Errorf("new gateway: %w", err)
+	}
+	g.upstream = up
+	if up.Document == nil {
+		g.logger.Warn("upstream has no discovery document; using Auth0's paths",
+			"token_endpoint", up.TokenURL.String(), "jwks_uri", up.JWKSURL.String())
+	}
+	g.verifier = NewVerifier(g.client, up.JWKSURL, up.Issuer, g.logger, func(result string) {
+		g.metrics.jwksFetches.WithLabelValues(result).Inc()
+	})
+
+	if g.discovery, err = g.discoveryDocument(); err != nil {
+		return nil, fmt.Errorf("new gateway: %w", err)
+	}
+	if g.jwks, err = encodeJSON(g.keys.PublicJWKS()); err != nil {
+		return nil, fmt.Errorf("new gateway: encode JWKS: %w", err)
+	}
+	g.tokenProxy = g.newTokenProxy()
+	g.handler = g.routes()
+	return g, nil
+}
+
+// Handler returns the handler for the client listener.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// TokenPath returns the path on which the gateway intercepts token requests:
+// the path of the upstream's token endpoint.
+func (g *Gateway) TokenPath() string { return g.upstream.TokenURL.EscapedPath() }
+
+// Issuer returns the iss of the tokens the gateway signs.
+func (g *Gateway) Issuer() string { return g.issuer }
+
+func (g *Gateway) routes() http.Handler {
+	r := mux.NewRouter().SkipClean(true) // passed-through paths stay as sent
+	r.Path("/.well-known/jwks.json").HandlerFunc(g.serveDocument(g.jwks))
+	r.Path("/.well-known/openid-configuration").HandlerFunc(g.serveDocument(g.discovery))
+	r.Path(g.TokenPath()).HandlerFunc(g.serveToken)
+	r.PathPrefix("/").Handler(g.newPassThrough())
+	return r
+}
+
+// newPassThrough returns the proxy for every path the gateway does not
+// handle itself: sent to the upstream's origin with the path unchanged.
+func (g *Gateway) newPassThrough() *httputil.ReverseProxy {
+	origin := &url.URL{Scheme: g.upstream.Base.Scheme, Host: g.upstream.Base.Host}
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(origin)
+			pr.SetXForwarded()
+		},
+		Transport: g.client.Transport,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			e := upstreamFailure(err)
+			g.logger.Warn("pass-through failed", slog.String(keyPath, r.URL.Path), slog.String(keyCause, err.Error()))
+			writeOAuthError(w, e.status, e.code, e.description)
+		},
+	}
+}
+
+// AdminHandler returns the handler for the admin listener: Prometheus
+// metrics, liveness and readiness. It must never be served to clients.
+func (g *Gateway) AdminHandler() http.Handler {
+	r := mux.NewRouter()
+	r.Path("/metrics").Handler(promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{}))
+	ok := func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	}
+	r.Path("/healthz").HandlerFunc(ok)
+	// A Gateway exists only once discovery, keys and rules are loaded.
+	r.Path("/readyz").HandlerFunc(ok)
+	return r
+}

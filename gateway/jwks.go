@@ -1,0 +1,267 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/sync/singleflight"
+)
+
+// allowedAlgorithms are the asymmetric JWS algorithms accepted from the
+// upstream. "none" and the HMAC family are absent on purpose: a verifier
+// that accepts them lets anyone who knows a public key mint tokens.
+var allowedAlgorithms = []jose.SignatureAlgorithm{
+	jose.RS256, jose.RS384, jose.RS512,
+	jose.PS256, jose.PS384, jose.PS512,
+	jose.ES256, jose.ES384, jose.ES512,
+	jose.EdDSA,
+}
+
+// Limits of upstream token verification.
+const (
+	maxTokenSize     = 16 << 10         // a larger upstream token is refused unread
+	clockLeeway      = 30 * time.Second // for exp and nbf (RFC 7519 §4.1.4)
+	jwksMinRefetch   = 10 * time.Second // between fetches caused by unknown kids
+	jwksMaxAge       = time.Hour        // a JWKS older than this is fetched again
+	jwksFetchTimeout = 10 * time.Second
+)
+
+// Errors of upstream token verification.
+var (
+	errUnknownKey   = errors.New("no upstream key matches the token")
+	errTokenExpired = errors.New("token expired")
+)
+
+// Verifier verifies tokens against the upstream's JWKS, which it caches and
+// fetches again on an unknown kid, at most once per jwksMinRefetch.
+type Verifier struct {
+	client  *http.Client
+	jwksURL *url.URL
+	issuer  string // expected iss; empty skips the check
+	logger  *slog.Logger
+	onFetch func(result string)
+	now     func() time.Time
+
+	group   singleflight.Group
+	mu      sync.RWMutex
+	keys    []jose.JSONWebKey
+	fetched time.Time
+}
+
+// NewVerifier returns a verifier for tokens issued by issuer (empty to
+// accept any iss) and signed by keys from jwksURL. onFetch, if not nil, is
+// told "ok" or "error" after each fetch.
+func NewVerifier(client *http.Client, jwksURL *url.URL, issuer string, logger *slog.Logger, onFetch func(string)) *Verifier {
+	if onFetch == nil {
+		onFetch = func(string) {}
+	}
+	return &Verifier{client: client, jwksURL: jwksURL, issuer: issuer, logger: logger, onFetch: onFetch, now: time.Now}
+}
+
+// Verify checks raw's signature against the upstream JWKS, and its exp,
+// nbf and iss, and returns its header and claims. Numbers in the claims
+// are json.Number, so that they are written back exactly as they came.
+func (v *Verifier) Verify(ctx context.Context, raw string) (jose.Header, map[string]any, error) {
+	if len(raw) > maxTokenSize {
+		return jose.Header{}, nil, fmt.Errorf("verify upstream token: larger than %d bytes", maxTokenSize)
+	}
+	jws, err := jose.ParseSigned(raw, allowedAlgorithms)
+	if err != nil {
+		return jose.Header{}, nil, fmt.Errorf("verify upstream token: %w", err)
+	}
+	header := jws.Signatures[0].Header
+
+	key, err := v.key(ctx, header)
+	if err != nil {
+		return header, nil, fmt.Errorf("verify upstream token: %w", err)
+	}
+	payload, err := jws.Verify(key)
+	if err != nil {
+		return header, nil, fmt.Errorf("verify upstream token: %w", err)
+	}
+
+	claims, err := decodeClaims(payload)
+	if err != nil {
+		return header, nil, fmt.Errorf("verify upstream token: %w", err)
+	}
+	if err := v.checkClaims(claims); err != nil {
+		return header, nil, fmt.Errorf("verify upstream token: %w", err)
+	}
+	return header, claims, nil
+}
+
+func decodeClaims(payload []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var claims map[string]any
+	if err := dec.Decode(&claims); err != nil {
+		return nil, fmt.Errorf("decode claims: %w", err)
+	}
+	if claims == nil {
+		return nil, errors.New("decode claims: not a JSON object")
+	}
+	return claims, nil
+}
+
+// checkClaims checks the registered claims the gateway relies on: exp is
+// required, since a re-signed token without it would never expire.
+func (v *Verifier) checkClaims(claims map[string]any) error {
+	now := v.now()
+	exp, ok := numericDate(claims["exp"])
+	if !ok {
+		return errors.New("exp missing or not a number")
+	}
+	if now.After(exp.Add(clockLeeway)) { // RFC 7519 §4.1.4
+		return errTokenExpired
+	}
+	if nbf, ok := numericDate(claims["nbf"]); ok && now.Add(clockLeeway).Before(nbf) { // RFC 7519 §4.1.5
+		return errors.New("token not valid yet")
+	}
+	if v.issuer != "" {
+		iss, _ := claims["iss"].(string)
+		if strings.TrimSuffix(iss, "/") != strings.TrimSuffix(v.issuer, "/") {
+			return fmt.Errorf("iss %q is not the upstream issuer %q", iss, v.issuer)
+		}
+	}
+	return nil
+}
+
+func numericDate(v any) (time.Time, bool) {
+	n, ok := v.(json.Number)
+	if !ok {
+		return time.Time{}, false
+	}
+	f, err := n.Float64()
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(f), 0), true
+}
+
+// key finds the upstream key for a token header, fetching the JWKS when
+// none is cached, when it is older than jwksMaxAge, or when no cached key
+// matches and the last fetch is older than jwksMinRefetch.
+func (v *Verifier) key(ctx context.Context, h jose.Header) (any, error) {
+	v.mu.RLock()
+	keys, fetched := v.keys, v.fetched
+	v.mu.RUnlock()
+
+	if fetched.IsZero() || v.now().Sub(fetched) > jwksMaxAge {
+		var err error
+		if keys, err = v.refresh(ctx); err != nil {
+			return nil, err
+		}
+		fetched = v.now()
+	}
+	if k := match(keys, h); k != nil {
+		return k, nil
+	}
+	if v.now().Sub(fetched) < jwksMinRefetch {
+		return nil, fmt.Errorf("%w (kid %q)", errUnknownKey, h.KeyID)
+	}
+	keys, err := v.refresh(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if k := match(keys, h); k != nil {
+		return k, nil
+	}
+	return nil, fmt.Errorf("%w (kid %q)", errUnknownKey, h.KeyID)
+}
+
+// match returns the public key for h among keys: by kid when the token has
+// one, else the only key fit for its algorithm.
+func match(keys []jose.JSONWebKey, h jose.Header) any {
+	var found any
+	for _, k := range keys {
+		if k.Algorithm != "" && k.Algorithm != h.Algorithm {
+			continue
+		}
+		if h.KeyID != "" {
+			if k.KeyID == h.KeyID {
+				return k.Key
+			}
+			continue
+		}
+		if found != nil {
+			return nil // several candidates and no kid to choose
+		}
+		found = k.Key
+	}
+	return found
+}
+
+// refresh fetches the JWKS once for all callers waiting on it.
+func (v *Verifier) refresh(ctx context.Context) ([]jose.JSONWebKey, error) {
+	ch := v.group.DoChan("jwks", func() (any, error) {
+		// The fetch outlives a caller that gives up; others may be waiting.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), jwksFetchTimeout)
+		defer cancel()
+		keys, err := v.fetch(fctx)
+		if err != nil {
+			v.onFetch("error")
+			return nil, err
+		}
+		v.onFetch("ok")
+		v.mu.Lock()
+		v.keys, v.fetched = keys, v.now()
+		v.mu.Unlock()
+		return keys, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.([]jose.JSONWebKey), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("fetch upstream JWKS: %w", ctx.Err())
+	}
+}
+
+// fetch reads the JWKS, keeping the public signing keys it can parse. A
+// key it cannot parse, a private key or an encryption key is skipped with a
+// warning rather than failing the whole set.
+func (v *Verifier) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
+	body, err := fetch(ctx, v.client, v.jwksURL)
+	if err != nil {
+		return nil, fmt.Errorf("fetch upstream JWKS: %w", err)
+	}
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &set); err != nil {
+		return nil, fmt.Errorf("fetch upstream JWKS: %w", err)
+	}
+
+	keys := make([]jose.JSONWebKey, 0, len(set.Keys))
+	for i, raw := range set.Keys {
+		var k jose.JSONWebKey
+		switch err := k.UnmarshalJSON(raw); {
+		case err != nil:
+			v.logger.Warn("upstream jwks key skipped", "index", i, "reason", err.Error())
+		case !k.IsPublic():
+			v.logger.Warn("upstream jwks key skipped", "index", i, "kid", k.KeyID, "reason", "private key published")
+		case k.Use != "" && k.Use != "sig":
+			// an encryption key; not for verifying signatures
+		default:
+			keys = append(keys, k)
+		}
+	}
+	return keys, nil
+}
+
+// httpClient is the default client for upstream calls.
+func httpClient() *http.Client {
+	return &http.Client{Transport: NewUpstreamTransport(), Timeout: upstreamCallTimeout}
+}

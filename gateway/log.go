@@ -1,0 +1,58 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/rulesgate/rulesgate/compat"
+)
+
+// Log keys, fixed so that log queries keep working across releases.
+const (
+	keyOutcome      = "outcome"
+	keyClientID     = "client_id"
+	keyAudience     = "audience"
+	keyScopesBefore = "scopes_before"
+	keyScopesAfter  = "scopes_after"
+	keyDropped      = "dropped"
+	keyStatus       = "status"
+	keyCause        = "cause"
+	keyPath         = "path"
+)
+
+// record counts and logs the end of a token request. It never logs a
+// secret or a token: only names, scopes and outcomes.
+func (g *Gateway) record(treq *tokenRequest, outcome string, granted []string, res *compat.Result, attrs ...slog.Attr) {
+	g.metrics.requests.WithLabelValues(outcome).Inc()
+
+	attrs = append(attrs, slog.String(keyOutcome, outcome))
+	if treq != nil {
+		attrs = append(attrs, slog.String(keyClientID, treq.clientID), slog.String(keyAudience, treq.audience))
+	}
+	if res != nil {
+		attrs = append(attrs, slog.Any(keyScopesBefore, granted), slog.Any(keyScopesAfter, res.Scopes))
+		if len(res.DroppedScopes) > 0 {
+			g.metrics.scopesDropped.Add(float64(len(res.DroppedScopes)))
+			g.logger.Warn("scopes outside the grant dropped", slog.String(keyClientID, treq.clientID), slog.Any(keyDropped, res.DroppedScopes))
+		}
+		if len(res.DroppedClaims) > 0 {
+			g.metrics.claimsDropped.Add(float64(len(res.DroppedClaims)))
+			g.logger.Warn("restricted claims dropped", slog.String(keyClientID, treq.clientID), slog.Any(keyDropped, res.DroppedClaims))
+		}
+	}
+	g.logger.LogAttrs(context.Background(), slog.LevelInfo, "token request", attrs...)
+}
+
+// fail answers a token request with an OAuth error, logging its cause.
+func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, treq *tokenRequest, e *oauthError) {
+	attrs := []slog.Attr{slog.Int(keyStatus, e.status)}
+	if e.cause != nil {
+		attrs = append(attrs, slog.String(keyCause, e.cause.Error()))
+	}
+	g.record(treq, e.outcome, nil, nil, attrs...)
+	writeOAuthError(w, e.status, e.code, e.description)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

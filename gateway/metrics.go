@@ -1,0 +1,34 @@
+package gateway
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the gateway's Prometheus series.
+type metrics struct {
+	requests      *prometheus.CounterVec
+	scopesDropped prometheus.Counter
+	claimsDropped prometheus.Counter
+	jwksFetches   *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rulesgate_token_requests_total",
+			Help: "Token requests by outcome: issued, opaque, denied, bad_request, upstream_error, verification_failure, rule_error, timeout.",
+		}, []string{"outcome"}),
+		scopesDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rulesgate_scopes_dropped_total",
+			Help: "Scopes extensions asked for outside the upstream grant, dropped.",
+		}),
+		claimsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rulesgate_claims_dropped_total",
+			Help: "Writes of restricted claims by extensions, dropped.",
+		}),
+		jwksFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rulesgate_upstream_jwks_fetches_total",
+			Help: "Fetches of the upstream JWKS by result: ok, error.",
+		}, []string{"result"}),
+	}
+	reg.MustRegister(m.requests, m.scopesDropped, m.claimsDropped, m.jwksFetches)
+	return m
+}

@@ -1,0 +1,118 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// maxRequestBody is the largest token request body the gateway reads.
+const maxRequestBody = 64 << 10
+
+// secretParams are request parameters extensions never see: client
+// credentials (RFC 6749 §2.3.1, RFC 7523 §2.2) and grant secrets.
+var secretParams = []string{
+	"client_secret", "client_assertion", "password", "refresh_token", "code",
+	"code_verifier", "subject_token", "actor_token", "device_code",
+}
+
+// tokenRequest is what the gateway read of a token request. The body itself
+// goes upstream unchanged.
+type tokenRequest struct {
+	clientID  string
+	grantType string
+	audience  string
+	scopes    []string       // nil when the request names none
+	body      map[string]any // without secretParams
+	query     map[string]any
+	ip        string
+	host      string
+	userAgent string
+}
+
+// parseTokenRequest reads the parameters of a token request body, form
+// (RFC 6749 §4.4.2) or JSON (as Auth0 accepts), and its client from HTTP
+// Basic (RFC 6749 §2.3.1) or the body.
+func parseTokenRequest(r *http.Request, body []byte) (*tokenRequest, error) {
+	params, err := parseParams(r.Header.Get("Content-Type"), body)
+	if err != nil {
+		return nil, err
+	}
+
+	tr := &tokenRequest{
+		grantType: str(params["grant_type"]),
+		audience:  str(params["audience"]),
+		clientID:  str(params["client_id"]),
+		query:     map[string]any{},
+		host:      r.Host,
+		userAgent: r.UserAgent(),
+	}
+	if user, _, ok := r.BasicAuth(); ok {
+		if tr.clientID, err = url.QueryUnescape(user); err != nil {
+			return nil, errors.New("the Basic credentials are not form-encoded")
+		}
+	}
+	tr.scopes = strings.Fields(str(params["scope"]))
+	if len(tr.scopes) == 0 {
+		tr.scopes = nil
+	}
+	if tr.ip, _, err = net.SplitHostPort(r.RemoteAddr); err != nil {
+		tr.ip = r.RemoteAddr
+	}
+	for k, v := range r.URL.Query() {
+		tr.query[k] = v[0]
+	}
+	for _, k := range secretParams {
+		delete(params, k)
+	}
+	tr.body = params
+	return tr, nil
+}
+
+// parseParams reads a form or JSON body into parameters. A form parameter
+// given twice is refused (RFC 6749 §3.2): the gateway and the upstream
+// could read different values from it.
+func parseParams(contentType string, body []byte) (map[string]any, error) {
+	media, _, err := mime.ParseMediaType(contentType)
+	if err != nil && contentType != "" {
+		return nil, errors.New("the Content-Type header is malformed")
+	}
+
+	switch media {
+	case "application/x-www-form-urlencoded":
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, errors.New("the body is not valid form encoding")
+		}
+		params := make(map[string]any, len(form))
+		for k, v := range form {
+			if len(v) > 1 {
+				return nil, fmt.Errorf("the parameter %q is given more than once", k)
+			}
+			params[k] = v[0]
+		}
+		return params, nil
+
+	case "application/json":
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		var params map[string]any
+		if err := dec.Decode(&params); err != nil || params == nil || dec.More() {
+			return nil, errors.New("the body is not a JSON object")
+		}
+		return params, nil
+	}
+	return nil, errors.New("the body must be application/x-www-form-urlencoded or application/json")
+}
+
+// str returns v if it is a string, else "".
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}

@@ -1,0 +1,282 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/rulesgate/rulesgate/compat"
+	"github.com/rulesgate/rulesgate/rules"
+)
+
+type tokenRequestKey struct{}
+
+// serveToken reads and checks a token request, then sends it upstream as it
+// came; rewriteTokenAnswer handles the answer.
+func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost { // RFC 6749 §3.2
+		w.Header().Set("Allow", http.MethodPost)
+		g.fail(w, r, nil, &oauthError{status: http.StatusMethodNotAllowed, code: "invalid_request",
+			description: "the token endpoint accepts POST only", outcome: outcomeBadRequest})
+		return
+	}
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	if err != nil {
+		desc := "the request body could not be read"
+		if errors.As(err, new(*http.MaxBytesError)) {
+			desc = "the request body is larger than 64 KiB"
+		}
+		g.fail(w, r, nil, &oauthError{status: http.StatusBadRequest, code: "invalid_request",
+			description: desc, outcome: outcomeBadRequest, cause: err})
+		return
+	}
+	treq, err := parseTokenRequest(r, body)
+	if err != nil {
+		g.fail(w, r, nil, &oauthError{status: http.StatusBadRequest, code: "invalid_request",
+			description: err.Error(), outcome: outcomeBadRequest})
+		return
+	}
+
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	g.tokenProxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenRequestKey{}, treq)))
+}
+
+// newTokenProxy returns the proxy that sends token requests to the upstream
+// token endpoint, unchanged but for the forwarding headers.
+func (g *Gateway) newTokenProxy() *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			u := *g.upstream.TokenURL
+			u.RawQuery = pr.In.URL.RawQuery
+			pr.Out.URL, pr.Out.Host = &u, ""
+			pr.SetXForwarded()
+			// The gateway must read the answer: let the transport ask for
+			// compression and undo it.
+			pr.Out.Header.Del("Accept-Encoding")
+		},
+		Transport:      g.client.Transport,
+		ModifyResponse: g.rewriteTokenAnswer,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			g.fail(w, r, tokenRequestOf(r), upstreamFailure(err))
+		},
+	}
+}
+
+func tokenRequestOf(r *http.Request) *tokenRequest {
+	tr, _ := r.Context().Value(tokenRequestKey{}).(*tokenRequest)
+	return tr
+}
+
+// upstreamFailure turns what the proxy met into the client's answer: an
+// *oauthError of the gateway's own as it is, a failed call as a 502 or 504.
+func upstreamFailure(err error) *oauthError {
+	var oe *oauthError
+	if errors.As(err, &oe) {
+		return oe
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &oauthError{status: http.StatusGatewayTimeout, code: "server_error",
+			description: "the upstream issuer did not answer in time", outcome: outcomeUpstream, cause: err}
+	}
+	return &oauthError{status: http.StatusBadGateway, code: "server_error",
+		description: "the upstream issuer could not be reached", outcome: outcomeUpstream, cause: err}
+}
+
+// rewriteTokenAnswer replaces the access token of a successful upstream
+// answer with the re-signed one. Error answers pass unchanged.
+func (g *Gateway) rewriteTokenAnswer(resp *http.Response) error {
+	treq := tokenRequestOf(resp.Request)
+	if resp.StatusCode != http.StatusOK {
+		g.record(treq, outcomeUpstream, nil, nil, slog.Int(keyStatus, resp.StatusCode))
+		return nil
+	}
+
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentSize+1))
+	resp.Body.Close()
+	if err == nil && len(body) > maxDocumentSize {
+		err = errors.New("token answer larger than 1 MiB")
+	}
+	if err != nil {
+		return &oauthError{status: http.StatusBadGateway, code: "server_error",
+			description: "the upstream issuer's answer could not be read", outcome: outcomeUpstream, cause: err}
+	}
+	answer, err := decodeAnswer(body)
+	if err != nil {
+		return &oauthError{status: http.StatusBadGateway, code: "server_error",
+			description: "the upstream issuer answered without an access token", outcome: outcomeUpstream, cause: err}
+	}
+
+	raw := answer["access_token"].(string)
+	if strings.Count(raw, ".") != 2 {
+		// An opaque token (Auth0 issues one when no audience is asked
+		// for) or an encrypted one: nothing to verify or change.
+		g.record(treq, outcomeOpaque, nil, nil)
+		setBody(resp, body)
+		return nil
+	}
+
+	token, scopes, err := g.reissue(resp.Request.Context(), treq, raw)
+	if err != nil {
+		return err
+	}
+	answer["access_token"] = token
+	answer["scope"] = strings.Join(scopes, " ")
+	out, err := encodeJSON(answer)
+	if err != nil {
+		return &oauthError{status: http.StatusInternalServerError, code: "server_error",
+			description: "the token answer could not be written", outcome: outcomeRuleError, cause: err}
+	}
+	resp.Header.Set("Content-Type", "application/json")
+	resp.Header.Set("Cache-Control", "no-store") // RFC 6749 §5.1
+	setBody(resp, out)
+	return nil
+}
+
+// decodeAnswer reads a token answer (RFC 6749 §5.1) that has an access token.
+func decodeAnswer(body []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var answer map[string]any
+	if err := dec.Decode(&answer); err != nil {
+		return nil, err
+	}
+	if tok, _ := answer["access_token"].(string); tok == "" {
+		return nil, errors.New("no access_token in the answer")
+	}
+	return answer, nil
+}
+
+func setBody(resp *http.Response, body []byte) {
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Set("Content-Length", itoa(len(body)))
+}
+
+// reissue verifies an upstream token, runs the extensions on it and signs
+// the result with the gateway's active key. It returns the new token and
+// its final scopes, or an *oauthError.
+func (g *Gateway) reissue(ctx context.Context, treq *tokenRequest, raw string) (string, []string, error) {
+	header, claims, err := g.verifier.Verify(ctx, raw)
+	if err != nil {
+		return "", nil, &oauthError{status: http.StatusBadGateway, code: "server_error",
+			description: "the upstream token could not be verified", outcome: outcomeVerification, cause: err}
+	}
+	granted, shape := readScopes(claims)
+	treq.clientID = clientOf(claims, treq)
+
+	tx := &compat.Transaction{
+		ClientID:        treq.clientID,
+		GrantType:       treq.grantType,
+		Audience:        treq.audience,
+		RequestedScopes: treq.scopes,
+		GrantedScopes:   granted,
+		Request: compat.Request{IP: treq.ip, Hostname: treq.host, UserAgent: treq.userAgent,
+			Query: treq.query, Body: treq.body},
+	}
+	rctx, cancel := context.WithTimeout(ctx, g.ruleTimeout)
+	res, err := g.pipeline.Run(rctx, tx)
+	cancel()
+	if err != nil {
+		return "", nil, extensionFailure(err)
+	}
+
+	for name, v := range res.Claims {
+		claims[name] = v
+	}
+	shape.write(claims, res.Scopes)
+	claims["iss"] = g.issuer
+	payload, err := encodeJSON(claims)
+	if err != nil {
+		return "", nil, &oauthError{status: http.StatusInternalServerError, code: "server_error",
+			description: "the token could not be signed", outcome: outcomeRuleError, cause: err}
+	}
+	typ, _ := header.ExtraHeaders[jose.HeaderType].(string)
+	token, err := g.keys.Active.Sign(payload, typ)
+	if err != nil {
+		return "", nil, &oauthError{status: http.StatusInternalServerError, code: "server_error",
+			description: "the token could not be signed", outcome: outcomeRuleError, cause: err}
+	}
+
+	g.record(treq, outcomeIssued, granted, res)
+	return token, res.Scopes, nil
+}
+
+// extensionFailure turns a pipeline error into the client's answer: a
+// denial as the extension chose it, anything else as a 500 whose
+// description says nothing of the Lua inside.
+func extensionFailure(err error) *oauthError {
+	var d *compat.Denial
+	switch {
+	case errors.As(err, &d):
+		return &oauthError{status: d.Status, code: d.Code, description: d.Description, outcome: outcomeDenied, cause: err}
+	case rules.IsTimeout(err):
+		return &oauthError{status: http.StatusInternalServerError, code: "server_error",
+			description: "the token rules did not finish in time", outcome: outcomeTimeout, cause: err}
+	}
+	return &oauthError{status: http.StatusInternalServerError, code: "server_error",
+		description: "the token rules failed", outcome: outcomeRuleError, cause: err}
+}
+
+// clientOf names the client the token was issued to: azp (Auth0) or
+// client_id (RFC 9068 §2.2) from the verified token, else the request's.
+func clientOf(claims map[string]any, treq *tokenRequest) string {
+	for _, c := range []string{"azp", "client_id"} {
+		if id, ok := claims[c].(string); ok && id != "" {
+			return id
+		}
+	}
+	return treq.clientID
+}
+
+// scopeShape remembers how the upstream wrote the scope, so the gateway
+// writes it back the same way: a "scope" string (RFC 8693 §4.2), an "scp"
+// array (Hydra, Okta), or both.
+type scopeShape struct{ str, arr bool }
+
+func readScopes(claims map[string]any) ([]string, scopeShape) {
+	var shape scopeShape
+	var scopes []string
+	if s, ok := claims["scope"].(string); ok {
+		shape.str = true
+		scopes = strings.Fields(s)
+	}
+	if a, ok := claims["scp"].([]any); ok {
+		shape.arr = true
+		for _, v := range a {
+			if s, ok := v.(string); ok {
+				scopes = append(scopes, s)
+			}
+		}
+	}
+	return scopes, shape
+}
+
+func (sh scopeShape) write(claims map[string]any, scopes []string) {
+	if sh.str {
+		claims["scope"] = strings.Join(scopes, " ")
+	}
+	if sh.arr {
+		claims["scp"] = scopes
+	}
+}
+
+// encodeJSON encodes v without escaping HTML, so values keep the form the
+// upstream gave them.
+func encodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
