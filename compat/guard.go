@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
+	"sort"
 	"strings"
 )
 
@@ -40,22 +40,41 @@ func Restricted(name string) bool {
 	if restricted[name] || strings.HasPrefix(name, "sip_") {
 		return true
 	}
-	lower := strings.ToLower(name)
+	lower := strings.ToLower(strings.TrimSpace(name))
 	if strings.HasPrefix(lower, "urn:auth0") {
 		return true
 	}
-	host := lower
-	if u, err := url.Parse(lower); err == nil && u.Host != "" {
-		host = u.Hostname()
-	} else if i := strings.IndexByte(lower, '/'); i >= 0 {
-		host = lower[:i]
-	}
+	host := namespaceHost(lower)
 	for _, d := range reservedDomains {
 		if host == d || strings.HasSuffix(host, "."+d) {
 			return true
 		}
 	}
 	return false
+}
+
+// namespaceHost returns the host a claim name is namespaced under:
+// "https://x.example.com:8443/claim" and "x.example.com/claim" both give
+// "x.example.com". It reads the name as text rather than as a URL, so that
+// a name no URL parser accepts ("https://x.auth0.com/100%") still has its
+// host found.
+func namespaceHost(name string) string {
+	if i := strings.Index(name, "://"); i >= 0 {
+		name = name[i+3:]
+	} else if i := strings.Index(name, ":/"); i >= 0 {
+		name = name[i+2:]
+	}
+	name = strings.TrimLeft(name, "/\\")
+	if i := strings.IndexAny(name, "/\\?#"); i >= 0 {
+		name = name[:i]
+	}
+	if i := strings.LastIndexByte(name, '@'); i >= 0 {
+		name = name[i+1:]
+	}
+	if i := strings.LastIndexByte(name, ':'); i >= 0 && !strings.Contains(name[i:], "]") {
+		name = name[:i]
+	}
+	return strings.TrimSuffix(name, ".")
 }
 
 // guard applies Auth0's rules to what the extensions left: scopes cut to
@@ -85,16 +104,28 @@ func guard(granted, scopes []string, claims map[string]any) (*Result, error) {
 			delete(claims, name)
 		}
 	}
+	sort.Strings(res.DroppedClaims)
 	if len(claims) > 0 {
-		b, err := json.Marshal(claims)
-		if err != nil {
+		// Measured as the token will carry them: without HTML escaping.
+		var size countingWriter
+		enc := json.NewEncoder(&size)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(claims); err != nil {
 			return nil, fmt.Errorf("encode custom claims: %w", err)
 		}
-		if len(b) > MaxClaimsSize {
+		if size-1 > MaxClaimsSize { // Encode adds a newline
 			return nil, ErrClaimsTooLarge
 		}
 	}
 	return res, nil
+}
+
+// countingWriter counts what is written to it.
+type countingWriter int
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	*c += countingWriter(len(p))
+	return len(p), nil
 }
 
 // intersect returns the entries of want that are in have, in want's order.

@@ -34,7 +34,7 @@ func (c *callback) call(l *lua.LState) int {
 func (p *Pipeline) runRules(s *rules.State, tx *Transaction, scopes []string) ([]string, map[string]any, error) {
 	l := s.Lua()
 	env := p.newEnv(s)
-	user, context := lua.LValue(l.NewTable()), lua.LValue(p.newContext(l, tx, scopes))
+	user, context := lua.LValue(l.CreateTable(0, 0)), lua.LValue(p.newContext(l, tx, scopes))
 	cb := &callback{}
 	cbFn := l.NewFunction(cb.call)
 
@@ -118,7 +118,7 @@ func (p *Pipeline) newContext(l *lua.LState, tx *Transaction, scopes []string) *
 	ctx.RawSetString("protocol", lua.LString(protocol(tx.GrantType)))
 	ctx.RawSetString("request", request)
 	ctx.RawSetString("accessToken", token)
-	ctx.RawSetString("idToken", l.NewTable())
+	ctx.RawSetString("idToken", l.CreateTable(0, 0))
 	return ctx
 }
 
@@ -126,7 +126,7 @@ func (p *Pipeline) newContext(l *lua.LState, tx *Transaction, scopes []string) *
 func tableOf[M ~map[string]V, V any](l *lua.LState, m M) *lua.LTable {
 	t, ok := rules.ToLua(l, map[string]V(m)).(*lua.LTable)
 	if !ok {
-		return l.NewTable()
+		return l.CreateTable(0, 0)
 	}
 	return t
 }
