@@ -38,15 +38,15 @@ type Upstream struct {
 var discoveryPaths = []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"}
 
 // Discover reads the upstream's discovery document for its token endpoint
-// and JWKS. An upstream that has none (404 on both paths) gets Auth0's
-// paths, /oauth/token and /.well-known/jwks.json. Any other failure is an
-// error: guessing paths for an upstream that is only down could let tokens
-// pass through without their rules.
+// and JWKS. An upstream that has none (a 4xx other than 429 on both paths)
+// gets Auth0's paths, /oauth/token and /.well-known/jwks.json. Any other
+// failure is an error: guessing paths for an upstream that is only down
+// could let tokens pass through without their rules.
 func Discover(ctx context.Context, client *http.Client, base *url.URL) (*Upstream, error) {
 	up := &Upstream{Base: base}
 	for _, p := range discoveryPaths {
 		doc, err := fetchJSON(ctx, client, joinPath(base, p))
-		if errors.Is(err, errNotFound) {
+		if errors.Is(err, errAbsent) {
 			continue
 		}
 		if err != nil {
@@ -89,7 +89,9 @@ func joinPath(base *url.URL, p string) *url.URL {
 	return &u
 }
 
-var errNotFound = errors.New("not found")
+// errAbsent is a client error other than 429 Too Many Requests: the
+// document is not there, as opposed to the upstream failing.
+var errAbsent = errors.New("not found")
 
 // fetchJSON gets a JSON object, read up to maxDocumentSize.
 func fetchJSON(ctx context.Context, client *http.Client, u *url.URL) (map[string]any, error) {
@@ -104,7 +106,7 @@ func fetchJSON(ctx context.Context, client *http.Client, u *url.URL) (map[string
 	return doc, nil
 }
 
-// fetch gets u and returns its body; a 404 is errNotFound.
+// fetch gets u and returns its body; a 4xx other than 429 is errAbsent.
 func fetch(ctx context.Context, client *http.Client, u *url.URL) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
@@ -117,8 +119,8 @@ func fetch(ctx context.Context, client *http.Client, u *url.URL) ([]byte, error)
 	}
 	defer resp.Body.Close()
 
-	if resp.StatusCode == http.StatusNotFound {
-		return nil, fmt.Errorf("get %s: %w", u.Redacted(), errNotFound)
+	if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
+		return nil, fmt.Errorf("get %s: status %d: %w", u.Redacted(), resp.StatusCode, errAbsent)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("get %s: status %d", u.Redacted(), resp.StatusCode)

@@ -1,0 +1,3 @@
+return function(user, context, callback)
+  error(UnauthorizedError("outside business hours"))
+end

@@ -1,0 +1,3 @@
+return function(user, context, callback)
+  context.accessToken["https://example.com/x"] = 1
+end

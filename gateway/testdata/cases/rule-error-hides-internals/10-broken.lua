@@ -1,0 +1,3 @@
+return function(user, context, callback)
+  error("boom: " .. configuration.SECRET)
+end

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/rulesgate/rulesgate/gateway/devissuer"
+)
+
+// TestRun_Serve runs `rulesgate serve` as an operator would: flags and
+// environment, a rules directory, clients, configuration and a PEM key,
+// in front of an Auth0-like issuer; a client gets a narrowed token signed
+// by that key, and the admin listener reports it.
+func TestRun_Serve(t *testing.T) {
+	is, err := devissuer.New(map[string]devissuer.Client{"billing": {Secret: "b1ll1ng-secret",
+		Grants: map[string][]string{"https://api.example.com": {"read:invoices", "write:invoices"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := httptest.NewServer(is.Handler())
+	defer upstream.Close()
+
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("rules/10-team.lua", `return function(user, context, callback)
+  context.accessToken[configuration.NS .. "team"] = context.clientMetadata.team
+  callback(nil, user, context)
+end`)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	keyFile := write("key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})))
+	clients := write("clients.json", `{"billing": {"name": "Billing", "metadata": {"team": "finance"}}}`)
+	configuration := write("configuration.json", `{"NS": "https://example.com/"}`)
+
+	addr, admin := freeAddr(t), freeAddr(t)
+	t.Setenv("RULESGATE_UPSTREAM", upstream.URL)
+	t.Setenv("RULESGATE_SIGNING_KEY", keyFile)
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	ctx, cancel := contextWithCancel(t)
+	go func() {
+		done <- run(ctx, []string{"serve", "--listen", addr, "--admin-listen", admin,
+			"--rules", filepath.Join(dir, "rules"), "--clients", clients, "--configuration", configuration,
+			"--issuer", "https://tokens.example.com/"}, nil, &stderr)
+	}()
+	waitFor(t, &stderr, "gateway listening")
+
+	resp, err := http.PostForm("http://"+addr+"/oauth/token", url.Values{"grant_type": {"client_credentials"},
+		"client_id": {"billing"}, "client_secret": {"b1ll1ng-secret"}, "audience": {"https://api.example.com"},
+		"scope": {"read:invoices"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer map[string]any
+	json.NewDecoder(resp.Body).Decode(&answer)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || answer["scope"] != "read:invoices" {
+		t.Fatalf("got %d %v, want 200 read:invoices", resp.StatusCode, answer)
+	}
+
+	// Signed by the configured key, with its thumbprint as kid.
+	jws, err := jose.ParseSigned(answer["access_token"].(string), []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := jws.Verify(&key.PublicKey)
+	if err != nil {
+		t.Fatalf("token not signed by --signing-key: %v", err)
+	}
+	var claims map[string]any
+	json.Unmarshal(payload, &claims)
+	if claims["iss"] != "https://tokens.example.com/" || claims["https://example.com/team"] != "finance" {
+		t.Errorf("claims: got %v", claims)
+	}
+
+	metrics, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(metrics.Body)
+	metrics.Body.Close()
+	if !strings.Contains(string(body), `rulesgate_token_requests_total{outcome="issued"} 1`) {
+		t.Errorf("admin metrics do not count the issued token")
+	}
+	for _, secret := range []string{"b1ll1ng-secret", answer["access_token"].(string)} {
+		if strings.Contains(stderr.String(), secret) {
+			t.Errorf("the log contains a secret or a token")
+		}
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit code: got %d, want 0; stderr %s", code, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
