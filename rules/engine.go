@@ -45,7 +45,9 @@ func (e *Engine) Run(ctx context.Context, fn func(*State) error) error {
 		s = newState(e.opts)
 	}
 
-	s.l.SetContext(ctx)
+	if ctx.Done() != nil {
+		s.l.SetContext(ctx)
+	}
 	err := fn(s)
 	s.l.RemoveContext()
 	if err != nil {

@@ -3,6 +3,7 @@ package rules
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -38,6 +39,10 @@ func jsonDecode(l *lua.LState) int {
 	var v any
 	if err := dec.Decode(&v); err != nil {
 		l.RaiseError("json.decode: %v", err)
+		return 0
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		l.RaiseError("json.decode: data after the JSON value")
 		return 0
 	}
 	l.Push(ToLua(l, v))

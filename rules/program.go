@@ -23,7 +23,7 @@ type Program struct {
 }
 
 // Compile parses and compiles one Lua source file. A syntax error names the
-// file and line.
+// file and, unless it is at the end of the file, the line.
 func Compile(name string, src []byte) (*Program, error) {
 	chunk, err := parse.Parse(bytes.NewReader(src), name)
 	if err != nil {

@@ -35,19 +35,26 @@ func (l Limits) withDefaults() Limits {
 // they are. Left out on purpose: dofile, loadfile, load, loadstring, require,
 // module, collectgarbage, getfenv and setfenv (they reach files, compile code
 // at run time or reach the real globals), newproxy and _printregs.
+// setmetatable, rawset, unpack and print are replaced by safer versions.
 var safeBase = []string{
-	"assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal",
-	"rawget", "select", "setmetatable", "tonumber", "tostring", "type",
-	"unpack", "xpcall", "_VERSION",
+	"assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall",
+	"rawequal", "rawget", "select", "tonumber", "tostring", "type", "xpcall",
+	"_VERSION",
 }
+
+// maxResults bounds how many values one library call may push, as Lua 5.1's
+// LUAI_MAXCSTACK does: the value stack grows in Go, where no deadline
+// reaches.
+const maxResults = 8000
 
 // newState builds a state whose programs see only the safe part of the base
 // library, read-only string, table, math and json modules, and what Setup adds.
 func newState(opts Options) *State {
 	l := lua.NewState(lua.Options{
-		SkipOpenLibs:    true,
-		CallStackSize:   opts.Limits.CallStackSize,
-		RegistryMaxSize: opts.Limits.RegistryMaxSize,
+		SkipOpenLibs:     true,
+		CallStackSize:    opts.Limits.CallStackSize,
+		RegistryMaxSize:  opts.Limits.RegistryMaxSize,
+		RegistryGrowStep: 1024,
 	})
 	for _, lib := range []struct {
 		name string
@@ -68,18 +75,32 @@ func newState(opts Options) *State {
 	for _, name := range safeBase {
 		s.base.RawSetString(name, globals.RawGetString(name))
 	}
-	s.base.RawSetString("getmetatable", l.NewFunction(getMetatable))
+	s.base.RawSetString("setmetatable", l.NewFunction(tablesOnly(globals.RawGetString("setmetatable"))))
 	s.base.RawSetString("rawset", l.NewFunction(s.rawSet))
+	s.base.RawSetString("unpack", l.NewFunction(boundedUnpack(globals.RawGetString("unpack"))))
 	s.base.RawSetString("print", l.NewFunction(s.print))
 
-	s.boundStrings(globals, opts.Limits.MaxStringSize)
-	s.base.RawSetString("string", s.readOnly(globals.RawGetString("string").(*lua.LTable)))
-	s.base.RawSetString("table", s.readOnly(globals.RawGetString("table").(*lua.LTable)))
+	// gopher-lua's string library is also the strings' metatable, with
+	// __index pointing at itself: a program could reach and change it
+	// through string.__index. Programs get a copy behind a metatable of
+	// their own instead.
+	strlib := l.NewTable()
+	globals.RawGetString("string").(*lua.LTable).ForEach(func(k, v lua.LValue) {
+		if k.String() != "__index" {
+			strlib.RawSet(k, v)
+		}
+	})
+	tablib := globals.RawGetString("table").(*lua.LTable)
+	s.boundStrings(strlib, tablib, opts.Limits.MaxStringSize)
+	strMeta := l.NewTable()
+	strMeta.RawSetString("__index", strlib)
+	strMeta.RawSetString("__metatable", lua.LFalse)
+	l.SetMetatable(lua.LString(""), strMeta)
+
+	s.base.RawSetString("string", s.readOnly(strlib))
+	s.base.RawSetString("table", s.readOnly(tablib))
 	s.base.RawSetString("math", s.readOnly(globals.RawGetString("math").(*lua.LTable)))
 	s.base.RawSetString("json", s.readOnly(newJSONModule(l)))
-
-	// getmetatable("") would hand out the string library itself.
-	globals.RawGetString("string").(*lua.LTable).RawSetString("__metatable", lua.LFalse)
 
 	s.envMeta = l.NewTable()
 	s.envMeta.RawSetString("__index", s.base)
@@ -108,18 +129,28 @@ func (s *State) readOnly(t *lua.LTable) *lua.LTable {
 	return proxy
 }
 
-// getMetatable is Lua 5.1's getmetatable: a __metatable field stands in for
-// the real metatable. gopher-lua's own ignores the field.
-func getMetatable(l *lua.LState) int {
-	mt := l.GetMetatable(l.CheckAny(1))
-	if t, ok := mt.(*lua.LTable); ok {
-		if guard := t.RawGetString("__metatable"); guard != lua.LNil {
-			l.Push(guard)
-			return 1
-		}
+// tablesOnly is setmetatable as Lua 5.1 has it: for tables only. gopher-lua's
+// also sets the metatable shared by all numbers, booleans or functions of a
+// state, which would carry from one run to the next.
+func tablesOnly(setmetatable lua.LValue) lua.LGFunction {
+	set := setmetatable.(*lua.LFunction).GFunction
+	return func(l *lua.LState) int {
+		l.CheckTable(1)
+		return set(l)
 	}
-	l.Push(mt)
-	return 1
+}
+
+// boundedUnpack is unpack refusing more than maxResults values.
+func boundedUnpack(unpack lua.LValue) lua.LGFunction {
+	fn := unpack.(*lua.LFunction).GFunction
+	return func(l *lua.LState) int {
+		t := l.CheckTable(1)
+		i, j := l.OptInt(2, 1), l.OptInt(3, t.Len())
+		if i <= j && (j-i < 0 || j-i >= maxResults) {
+			l.RaiseError("too many results to unpack")
+		}
+		return fn(l)
+	}
 }
 
 // rawSet is rawset that refuses the read-only tables of the sandbox.
@@ -144,54 +175,104 @@ func (s *State) print(l *lua.LState) int {
 }
 
 // boundStrings replaces the library functions that can build a large string
-// from small arguments with versions that refuse results over max bytes.
+// or many values from small arguments with versions that refuse results
+// over max bytes or maxResults values.
 //
-// TODO(sandbox): the .. operator and string.format are not bounded here;
-// a loop of concatenations can still grow a string until the deadline.
-func (s *State) boundStrings(globals *lua.LTable, max int) {
-	strlib := globals.RawGetString("string").(*lua.LTable)
-	tablib := globals.RawGetString("table").(*lua.LTable)
+// TODO(sandbox): the .. operator is not bounded; a loop of concatenations
+// can still grow a string until the deadline.
+func (s *State) boundStrings(strlib, tablib *lua.LTable, max int) {
 	tooLong := func(l *lua.LState, fn string) int {
 		l.RaiseError("%s: result longer than %d bytes", fn, max)
 		return 0
 	}
 
 	strlib.RawSetString("rep", s.l.NewFunction(func(l *lua.LState) int {
-		str, n := l.CheckString(1), l.CheckInt(2)
-		if n > 0 && len(str) > 0 && n > max/len(str) {
+		str, n := l.CheckString(1), float64(l.CheckNumber(2))
+		if n > 0 && float64(len(str))*n > float64(max) {
 			return tooLong(l, "string.rep")
 		}
-		if n < 0 {
+		if n < 0 || len(str) == 0 {
 			n = 0
 		}
-		l.Push(lua.LString(strings.Repeat(str, n)))
+		l.Push(lua.LString(strings.Repeat(str, int(n))))
 		return 1
 	}))
 
-	gsub := strlib.RawGetString("gsub").(*lua.LFunction)
-	strlib.RawSetString("gsub", s.l.NewFunction(func(l *lua.LState) int {
+	byteFn := strlib.RawGetString("byte").(*lua.LFunction).GFunction
+	strlib.RawSetString("byte", s.l.NewFunction(func(l *lua.LState) int {
 		str := l.CheckString(1)
-		if repl, ok := l.Get(3).(lua.LString); ok && len(str)+(len(str)+1)*len(repl) > max {
-			return tooLong(l, "string.gsub")
+		i, j := l.OptInt(2, 1), l.OptInt(3, -1)
+		if i < 0 {
+			i += len(str) + 1
 		}
-		return gsub.GFunction(l)
+		if j < 0 {
+			j += len(str) + 1
+		}
+		if l.GetTop() != 2 && j-i >= maxResults {
+			l.RaiseError("string.byte: too many results")
+		}
+		return byteFn(l)
 	}))
 
-	concat := tablib.RawGetString("concat").(*lua.LFunction)
+	gsub := strlib.RawGetString("gsub").(*lua.LFunction).GFunction
+	strlib.RawSetString("gsub", s.l.NewFunction(func(l *lua.LState) int {
+		str := l.CheckString(1)
+		switch repl := l.Get(3).(type) {
+		case lua.LString:
+			// Each replacement is repl with every %n expanded to at most str.
+			each := len(repl) + strings.Count(string(repl), "%")*len(str)
+			if len(str)+(len(str)+1)*each > max {
+				return tooLong(l, "string.gsub")
+			}
+		case *lua.LTable, *lua.LFunction:
+			l.Replace(3, boundedReplacement(l, repl, max-len(str), tooLong))
+		}
+		return gsub(l)
+	}))
+
+	concat := tablib.RawGetString("concat").(*lua.LFunction).GFunction
 	tablib.RawSetString("concat", s.l.NewFunction(func(l *lua.LState) int {
 		t := l.CheckTable(1)
 		sep := len(l.OptString(2, ""))
 		i, j := l.OptInt(3, 1), l.OptInt(4, t.Len())
-		if j-i > max {
+		if i > j {
+			return concat(l)
+		}
+		if j-i < 0 || j-i >= max {
 			return tooLong(l, "table.concat")
 		}
-		total := 0
+		total := -sep
 		for k := i; k <= j; k++ {
 			total += len(lua.LVAsString(t.RawGetInt(k))) + sep
 			if total > max {
 				return tooLong(l, "table.concat")
 			}
 		}
-		return concat.GFunction(l)
+		return concat(l)
 	}))
+}
+
+// boundedReplacement wraps a table or function replacement of string.gsub
+// so that what the replacements add together stays within budget bytes.
+func boundedReplacement(l *lua.LState, repl lua.LValue, budget int, tooLong func(*lua.LState, string) int) *lua.LFunction {
+	used := 0
+	return l.NewFunction(func(l *lua.LState) int {
+		var v lua.LValue
+		if t, ok := repl.(*lua.LTable); ok {
+			v = l.GetTable(t, l.Get(1))
+		} else {
+			n := l.GetTop()
+			l.Push(repl)
+			for i := 1; i <= n; i++ {
+				l.Push(l.Get(i))
+			}
+			l.Call(n, 1)
+			v = l.Get(-1)
+		}
+		if used += len(lua.LVAsString(v)); used > budget {
+			return tooLong(l, "string.gsub")
+		}
+		l.Push(v)
+		return 1
+	})
 }

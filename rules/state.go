@@ -65,7 +65,7 @@ func (s *State) Load(p *Program, env *lua.LTable) (lua.LValue, error) {
 	}
 	v := s.l.Get(-1)
 	s.l.Pop(1)
-	return v, nil
+	return v, s.deadline(p.Name)
 }
 
 // Call calls fn with args in protected mode and discards its results.
@@ -75,14 +75,23 @@ func (s *State) Call(program string, fn lua.LValue, args ...lua.LValue) error {
 	if err := s.l.CallByParam(lua.P{Fn: fn, NRet: 0, Protect: true}, args...); err != nil {
 		return s.fail(program, err)
 	}
+	return s.deadline(program)
+}
+
+// deadline reports a passed deadline even when the program returned
+// normally: a pcall can catch the error the deadline raises.
+func (s *State) deadline(program string) error {
+	if ctx := s.l.Context(); ctx != nil && ctx.Err() != nil {
+		return &Error{Program: program, Value: lua.LNil, Err: ctx.Err()}
+	}
 	return nil
 }
 
 // fail turns a Lua call error into an *Error, naming the deadline as the
 // cause when it has passed.
 func (s *State) fail(program string, err error) error {
-	if ctx := s.l.Context(); ctx != nil && ctx.Err() != nil {
-		return &Error{Program: program, Value: lua.LNil, Err: ctx.Err()}
+	if err := s.deadline(program); err != nil {
+		return err
 	}
 	var apiErr *lua.ApiError
 	if errors.As(err, &apiErr) {
