@@ -105,7 +105,7 @@ func guard(granted, scopes []string, claims map[string]any) (*Result, error) {
 		}
 	}
 	sort.Strings(res.DroppedClaims)
-	if len(claims) > 0 {
+	if len(claims) > 0 && sizeBound(claims) > MaxClaimsSize {
 		// Measured as the token will carry them: without HTML escaping.
 		var size countingWriter
 		enc := json.NewEncoder(&size)
@@ -118,6 +118,28 @@ func guard(granted, scopes []string, claims map[string]any) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// sizeBound returns a cheap upper bound of v's size as JSON, so that the
+// exact measure is taken only for claims that may be too large.
+func sizeBound(v any) int {
+	switch v := v.(type) {
+	case string:
+		return 2 + 6*len(v) // every byte escaped as \u00XX at worst
+	case map[string]any:
+		n := 2
+		for k, e := range v {
+			n += sizeBound(k) + 1 + sizeBound(e) + 1
+		}
+		return n
+	case []any:
+		n := 2
+		for _, e := range v {
+			n += sizeBound(e) + 1
+		}
+		return n
+	}
+	return 32 // numbers, booleans, null
 }
 
 // countingWriter counts what is written to it.

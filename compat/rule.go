@@ -39,7 +39,7 @@ func (p *Pipeline) runRules(s *rules.State, tx *Transaction, scopes []string) ([
 	cbFn := l.NewFunction(cb.call)
 
 	for _, prog := range p.cfg.Rules {
-		fn, err := s.Load(prog, env)
+		fn, err := s.Function(prog, env)
 		if err != nil {
 			return nil, nil, p.ruleError(prog.Name, err)
 		}

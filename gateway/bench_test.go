@@ -74,8 +74,8 @@ func BenchmarkTokenPath(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			resp := &http.Response{StatusCode: http.StatusOK, Request: req,
-				Header: http.Header{"Content-Type": {"application/json"}},
-				Body:   io.NopCloser(bytes.NewReader(answer))}
+				Header:        http.Header{"Content-Type": {"application/json"}},
+				ContentLength: int64(len(answer)), Body: io.NopCloser(bytes.NewReader(answer))}
 			if err := gw.rewriteTokenAnswer(resp); err != nil {
 				b.Fatal(err)
 			}

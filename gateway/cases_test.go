@@ -17,7 +17,7 @@ import (
 	"github.com/rulesgate/rulesgate/rules"
 )
 
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // ruleCase is one golden case under testdata/cases: the rules (the case's
 // own .lua files, or those of rules_dir), the client's request, the claims

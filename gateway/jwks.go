@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -69,9 +68,8 @@ func NewVerifier(client *http.Client, jwksURL *url.URL, issuer string, logger *s
 }
 
 // Verify checks raw's signature against the upstream JWKS, and its exp,
-// nbf and iss, and returns its header and claims. Numbers in the claims
-// are json.Number, so that they are written back exactly as they came.
-func (v *Verifier) Verify(ctx context.Context, raw string) (jose.Header, map[string]any, error) {
+// nbf and iss, and returns its header and claims.
+func (v *Verifier) Verify(ctx context.Context, raw string) (jose.Header, Claims, error) {
 	if len(raw) > maxTokenSize {
 		return jose.Header{}, nil, fmt.Errorf("verify upstream token: larger than %d bytes", maxTokenSize)
 	}
@@ -100,52 +98,27 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (jose.Header, map[str
 	return header, claims, nil
 }
 
-func decodeClaims(payload []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	var claims map[string]any
-	if err := dec.Decode(&claims); err != nil {
-		return nil, fmt.Errorf("decode claims: %w", err)
-	}
-	if claims == nil {
-		return nil, errors.New("decode claims: not a JSON object")
-	}
-	return claims, nil
-}
-
 // checkClaims checks the registered claims the gateway relies on: exp is
 // required, since a re-signed token without it would never expire.
-func (v *Verifier) checkClaims(claims map[string]any) error {
+func (v *Verifier) checkClaims(claims Claims) error {
 	now := v.now()
-	exp, ok := numericDate(claims["exp"])
+	exp, ok := claims.NumericDate("exp")
 	if !ok {
 		return errors.New("exp missing or not a number")
 	}
 	if now.After(exp.Add(clockLeeway)) { // RFC 7519 §4.1.4
 		return errTokenExpired
 	}
-	if nbf, ok := numericDate(claims["nbf"]); ok && now.Add(clockLeeway).Before(nbf) { // RFC 7519 §4.1.5
+	if nbf, ok := claims.NumericDate("nbf"); ok && now.Add(clockLeeway).Before(nbf) { // RFC 7519 §4.1.5
 		return errors.New("token not valid yet")
 	}
 	if v.issuer != "" {
-		iss, _ := claims["iss"].(string)
+		iss, _ := claims.String("iss")
 		if strings.TrimSuffix(iss, "/") != strings.TrimSuffix(v.issuer, "/") {
 			return fmt.Errorf("iss %q is not the upstream issuer %q", iss, v.issuer)
 		}
 	}
 	return nil
-}
-
-func numericDate(v any) (time.Time, bool) {
-	n, ok := v.(json.Number)
-	if !ok {
-		return time.Time{}, false
-	}
-	f, err := n.Float64()
-	if err != nil {
-		return time.Time{}, false
-	}
-	return time.Unix(int64(f), 0), true
 }
 
 // key finds the upstream key for a token header, fetching the JWKS when

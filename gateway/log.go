@@ -26,6 +26,12 @@ const (
 // secret or a token: only names, scopes and outcomes.
 func (g *Gateway) record(treq *tokenRequest, outcome string, granted []string, res *compat.Result, attrs ...slog.Attr) {
 	g.metrics.requests.WithLabelValues(outcome).Inc()
+	if res != nil {
+		g.countDropped(treq, res)
+	}
+	if !g.logger.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
 
 	attrs = append(attrs, slog.String(keyOutcome, outcome))
 	if treq != nil {
@@ -33,16 +39,20 @@ func (g *Gateway) record(treq *tokenRequest, outcome string, granted []string, r
 	}
 	if res != nil {
 		attrs = append(attrs, slog.Any(keyScopesBefore, granted), slog.Any(keyScopesAfter, res.Scopes))
-		if len(res.DroppedScopes) > 0 {
-			g.metrics.scopesDropped.Add(float64(len(res.DroppedScopes)))
-			g.logger.Warn("scopes outside the grant dropped", slog.String(keyClientID, treq.clientID), slog.Any(keyDropped, res.DroppedScopes))
-		}
-		if len(res.DroppedClaims) > 0 {
-			g.metrics.claimsDropped.Add(float64(len(res.DroppedClaims)))
-			g.logger.Warn("restricted claims dropped", slog.String(keyClientID, treq.clientID), slog.Any(keyDropped, res.DroppedClaims))
-		}
 	}
 	g.logger.LogAttrs(context.Background(), slog.LevelInfo, "token request", attrs...)
+}
+
+// countDropped counts and logs what Auth0's guards dropped from a result.
+func (g *Gateway) countDropped(treq *tokenRequest, res *compat.Result) {
+	if len(res.DroppedScopes) > 0 {
+		g.metrics.scopesDropped.Add(float64(len(res.DroppedScopes)))
+		g.logger.Warn("scopes outside the grant dropped", slog.String(keyClientID, treq.clientID), slog.Any(keyDropped, res.DroppedScopes))
+	}
+	if len(res.DroppedClaims) > 0 {
+		g.metrics.claimsDropped.Add(float64(len(res.DroppedClaims)))
+		g.logger.Warn("restricted claims dropped", slog.String(keyClientID, treq.clientID), slog.Any(keyDropped, res.DroppedClaims))
+	}
 }
 
 // fail answers a token request with an OAuth error, logging its cause.

@@ -100,8 +100,7 @@ func (g *Gateway) rewriteTokenAnswer(resp *http.Response) error {
 		return nil
 	}
 
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentSize+1))
-	resp.Body.Close()
+	body, err := readBody(resp)
 	if err == nil && len(body) > maxDocumentSize {
 		err = errors.New("token answer larger than 1 MiB")
 	}
@@ -109,13 +108,11 @@ func (g *Gateway) rewriteTokenAnswer(resp *http.Response) error {
 		return &oauthError{status: http.StatusBadGateway, code: "server_error",
 			description: "the upstream issuer's answer could not be read", outcome: outcomeUpstream, cause: err}
 	}
-	answer, err := decodeAnswer(body)
+	answer, raw, err := decodeAnswer(body)
 	if err != nil {
 		return &oauthError{status: http.StatusBadGateway, code: "server_error",
 			description: "the upstream issuer answered without an access token", outcome: outcomeUpstream, cause: err}
 	}
-
-	raw := answer["access_token"].(string)
 	if strings.Count(raw, ".") != 2 {
 		// An opaque token (Auth0 issues one when no audience is asked
 		// for) or an encrypted one: nothing to verify or change.
@@ -128,9 +125,9 @@ func (g *Gateway) rewriteTokenAnswer(resp *http.Response) error {
 	if err != nil {
 		return err
 	}
-	answer["access_token"] = token
-	answer["scope"] = strings.Join(scopes, " ")
-	out, err := encodeJSON(answer)
+	answer.Set("access_token", token)
+	answer.Set("scope", strings.Join(scopes, " "))
+	out, err := answer.MarshalJSON()
 	if err != nil {
 		return &oauthError{status: http.StatusInternalServerError, code: "server_error",
 			description: "the token answer could not be written", outcome: outcomeRuleError, cause: err}
@@ -141,18 +138,30 @@ func (g *Gateway) rewriteTokenAnswer(resp *http.Response) error {
 	return nil
 }
 
-// decodeAnswer reads a token answer (RFC 6749 §5.1) that has an access token.
-func decodeAnswer(body []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var answer map[string]any
-	if err := dec.Decode(&answer); err != nil {
-		return nil, err
+// decodeAnswer reads a token answer (RFC 6749 §5.1) and its access token.
+// Its fields stay raw JSON, as Claims do, to be written back unchanged.
+func decodeAnswer(body []byte) (Claims, string, error) {
+	var answer Claims
+	if err := json.Unmarshal(body, &answer); err != nil {
+		return nil, "", err
 	}
-	if tok, _ := answer["access_token"].(string); tok == "" {
-		return nil, errors.New("no access_token in the answer")
+	token, _ := answer.String("access_token")
+	if token == "" {
+		return nil, "", errors.New("no access_token in the answer")
 	}
-	return answer, nil
+	return answer, token, nil
+}
+
+// readBody reads an upstream answer of up to maxDocumentSize bytes, in one
+// allocation when the upstream gave its length.
+func readBody(resp *http.Response) ([]byte, error) {
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	if n := resp.ContentLength; n > 0 && n <= maxDocumentSize {
+		buf.Grow(int(n) + bytes.MinRead) // ReadFrom wants MinRead free to see EOF
+	}
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, maxDocumentSize+1))
+	return buf.Bytes(), err
 }
 
 func setBody(resp *http.Response, body []byte) {
@@ -189,12 +198,7 @@ func (g *Gateway) reissue(ctx context.Context, treq *tokenRequest, raw string) (
 		return "", nil, extensionFailure(err)
 	}
 
-	for name, v := range res.Claims {
-		claims[name] = v
-	}
-	shape.write(claims, res.Scopes)
-	claims["iss"] = g.issuer
-	payload, err := encodeJSON(claims)
+	payload, err := g.rewriteClaims(claims, shape, res)
 	if err != nil {
 		return "", nil, &oauthError{status: http.StatusInternalServerError, code: "server_error",
 			description: "the token could not be signed", outcome: outcomeRuleError, cause: err}
@@ -226,11 +230,28 @@ func extensionFailure(err error) *oauthError {
 		description: "the token rules failed", outcome: outcomeRuleError, cause: err}
 }
 
+// rewriteClaims writes what the extensions decided into the upstream's
+// claims, sets the gateway's iss, and encodes the token's payload.
+func (g *Gateway) rewriteClaims(claims Claims, shape scopeShape, res *compat.Result) ([]byte, error) {
+	for name, v := range res.Claims {
+		if err := claims.Set(name, v); err != nil {
+			return nil, err
+		}
+	}
+	if err := shape.write(claims, res.Scopes); err != nil {
+		return nil, err
+	}
+	if err := claims.Set("iss", g.issuer); err != nil {
+		return nil, err
+	}
+	return claims.MarshalJSON()
+}
+
 // clientOf names the client the token was issued to: azp (Auth0) or
 // client_id (RFC 9068 §2.2) from the verified token, else the request's.
-func clientOf(claims map[string]any, treq *tokenRequest) string {
+func clientOf(claims Claims, treq *tokenRequest) string {
 	for _, c := range []string{"azp", "client_id"} {
-		if id, ok := claims[c].(string); ok && id != "" {
+		if id, ok := claims.String(c); ok && id != "" {
 			return id
 		}
 	}
@@ -242,41 +263,28 @@ func clientOf(claims map[string]any, treq *tokenRequest) string {
 // array (Hydra, Okta), or both.
 type scopeShape struct{ str, arr bool }
 
-func readScopes(claims map[string]any) ([]string, scopeShape) {
+func readScopes(claims Claims) ([]string, scopeShape) {
 	var shape scopeShape
 	var scopes []string
-	if s, ok := claims["scope"].(string); ok {
+	if s, ok := claims.String("scope"); ok {
 		shape.str = true
 		scopes = strings.Fields(s)
 	}
-	if a, ok := claims["scp"].([]any); ok {
+	if a, ok := claims.Strings("scp"); ok {
 		shape.arr = true
-		for _, v := range a {
-			if s, ok := v.(string); ok {
-				scopes = append(scopes, s)
-			}
-		}
+		scopes = append(scopes, a...)
 	}
 	return scopes, shape
 }
 
-func (sh scopeShape) write(claims map[string]any, scopes []string) {
+func (sh scopeShape) write(claims Claims, scopes []string) error {
 	if sh.str {
-		claims["scope"] = strings.Join(scopes, " ")
+		if err := claims.Set("scope", strings.Join(scopes, " ")); err != nil {
+			return err
+		}
 	}
 	if sh.arr {
-		claims["scp"] = scopes
+		return claims.Set("scp", scopes)
 	}
-}
-
-// encodeJSON encodes v without escaping HTML, so values keep the form the
-// upstream gave them.
-func encodeJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return nil
 }

@@ -3,7 +3,7 @@ package rules
 import (
 	"context"
 	"log/slog"
-	"sync"
+	"runtime"
 )
 
 // Options configure an Engine. The zero value is a working engine with the
@@ -23,7 +23,9 @@ type Options struct {
 // for concurrent use: each Run holds one state for its duration.
 type Engine struct {
 	opts Options
-	pool sync.Pool
+	// idle holds states between runs. A sync.Pool would drop them at every
+	// garbage collection, and a state costs far more to build than to run.
+	idle chan *State
 }
 
 // NewEngine returns an engine with the given options.
@@ -32,7 +34,10 @@ func NewEngine(opts Options) *Engine {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Engine{opts: opts}
+	if opts.Limits.IdleStates == 0 {
+		opts.Limits.IdleStates = 8 * runtime.GOMAXPROCS(0)
+	}
+	return &Engine{opts: opts, idle: make(chan *State, opts.Limits.IdleStates)}
 }
 
 // Run takes a state from the pool, binds it to ctx so that the deadline
@@ -40,8 +45,10 @@ func NewEngine(opts Options) *Engine {
 // is closed rather than returned to the pool: a Lua error or a deadline can
 // leave it half-way through a run.
 func (e *Engine) Run(ctx context.Context, fn func(*State) error) error {
-	s, _ := e.pool.Get().(*State)
-	if s == nil {
+	var s *State
+	select {
+	case s = <-e.idle:
+	default:
 		s = newState(e.opts)
 	}
 
@@ -56,6 +63,10 @@ func (e *Engine) Run(ctx context.Context, fn func(*State) error) error {
 	}
 
 	s.l.SetTop(0)
-	e.pool.Put(s)
+	select {
+	case e.idle <- s:
+	default:
+		s.l.Close() // enough states are idle already
+	}
 	return nil
 }

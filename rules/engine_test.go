@@ -593,3 +593,49 @@ func TestLoadFS(t *testing.T) {
 		}
 	})
 }
+
+func TestState_FunctionLoadsOncePerState(t *testing.T) {
+	// Function runs the chunk once per state: file-level locals outlive a
+	// run, as a persistent table does, while globals written anywhere in
+	// the program, file-level helpers included, belong to the run.
+	p := mustCompile(t, "helper.lua", `
+		local loads = 0
+		loads = loads + 1
+		local function remember(v) last = v end
+		return function(v)
+			local seen = last
+			remember(v)
+			result = {loads = loads, seen = seen, last = last, cfg = configuration}
+		end`)
+	e := NewEngine(Options{})
+	states := map[*State]bool{}
+	for i := range 20 {
+		err := e.Run(context.Background(), func(s *State) error {
+			states[s] = true
+			env := s.NewEnv()
+			env.RawSetString("configuration", lua.LString("run"))
+			fn, err := s.Function(p, env)
+			if err != nil {
+				return err
+			}
+			if err := s.Call(p.Name, fn, lua.LNumber(i)); err != nil {
+				return err
+			}
+			got, err := ToGo(env.RawGetString("result"))
+			if err != nil {
+				return err
+			}
+			want := map[string]any{"loads": int64(1), "last": int64(i), "cfg": "run"}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("run %d: got %v, want %v", i, got, want)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+	}
+	if len(states) == 20 {
+		t.Fatal("no state was reused; the test proves nothing")
+	}
+}

@@ -16,6 +16,9 @@ type Limits struct {
 	// MaxStringSize is the longest string string.rep, string.gsub and
 	// table.concat may build; 0 means 1 MiB.
 	MaxStringSize int
+	// IdleStates is how many states an engine keeps between runs; 0 means
+	// eight per CPU the process may use.
+	IdleStates int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -105,6 +108,13 @@ func newState(opts Options) *State {
 	s.envMeta = l.NewTable()
 	s.envMeta.RawSetString("__index", s.base)
 	s.envMeta.RawSetString("__metatable", lua.LFalse)
+
+	s.fileMeta = l.NewTable()
+	s.fileMeta.RawSetString("__metatable", lua.LFalse)
+	s.fileEnv = l.NewTable()
+	s.fileEnv.Metatable = s.fileMeta
+	s.guarded[s.fileEnv] = true
+	s.loaded = make(map[*Program]lua.LValue)
 
 	if opts.Setup != nil {
 		opts.Setup(s)

@@ -17,6 +17,13 @@ type State struct {
 	guarded map[*lua.LTable]bool
 	logger  *slog.Logger
 	running string // name of the program being run, for print
+
+	// Programs loaded once per state see globals through fileEnv, an empty
+	// table whose metatable sends reads and writes to the current run's
+	// environment.
+	fileEnv  *lua.LTable
+	fileMeta *lua.LTable
+	loaded   map[*Program]lua.LValue
 }
 
 // Error is a failure inside a program: a Lua error, a raised value, or the
@@ -66,6 +73,25 @@ func (s *State) Load(p *Program, env *lua.LTable) (lua.LValue, error) {
 	v := s.l.Get(-1)
 	s.l.Pop(1)
 	return v, s.deadline(p.Name)
+}
+
+// Function returns what p's chunk returns, executing the chunk only the
+// first time this state loads p. The functions it returns are compiled and
+// loaded once per state, so a run only calls them. File-level locals live
+// as long as the state, like a persistent table; globals, read or written
+// by the chunk or by any function it defined, are those of env.
+func (s *State) Function(p *Program, env *lua.LTable) (lua.LValue, error) {
+	s.fileMeta.RawSetString("__index", env)
+	s.fileMeta.RawSetString("__newindex", env)
+	if v, ok := s.loaded[p]; ok {
+		return v, nil
+	}
+	v, err := s.Load(p, s.fileEnv)
+	if err != nil {
+		return nil, err
+	}
+	s.loaded[p] = v
+	return v, nil
 }
 
 // Call calls fn with args in protected mode and discards its results.

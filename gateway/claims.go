@@ -1,0 +1,141 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Claims are a token's claims as raw JSON values. A claim the gateway does
+// not change is written back byte for byte as the upstream wrote it, and
+// only the claims it reads are ever decoded.
+type Claims map[string]json.RawMessage
+
+func decodeClaims(payload []byte) (Claims, error) {
+	var c Claims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, fmt.Errorf("decode claims: %w", err)
+	}
+	if c == nil {
+		return nil, errors.New("decode claims: not a JSON object")
+	}
+	return c, nil
+}
+
+// String returns the claim name if it is a JSON string.
+func (c Claims) String(name string) (string, bool) {
+	raw := c[name]
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	// Claims hold validated JSON: a string without escapes is its content.
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// Strings returns the strings of the claim name if it is a JSON array;
+// entries that are not strings are skipped.
+func (c Claims) Strings(name string) ([]string, bool) {
+	raw := c[name]
+	if len(raw) == 0 || raw[0] != '[' {
+		return nil, false
+	}
+	var vals []any
+	if json.Unmarshal(raw, &vals) != nil {
+		return nil, false
+	}
+	out := make([]string, 0, len(vals))
+	for _, v := range vals {
+		if s, ok := v.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out, true
+}
+
+// NumericDate returns the claim name as a time if it is a JSON number
+// (RFC 7519 §2).
+func (c Claims) NumericDate(name string) (time.Time, bool) {
+	f, err := strconv.ParseFloat(string(c[name]), 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(f), 0), true
+}
+
+// Set encodes v as the claim name.
+func (c Claims) Set(name string, v any) error {
+	if s, ok := v.(string); ok {
+		c[name] = appendString(nil, s)
+		return nil
+	}
+	raw, err := encodeJSON(v)
+	if err != nil {
+		return fmt.Errorf("encode claim %q: %w", name, err)
+	}
+	c[name] = raw
+	return nil
+}
+
+// MarshalJSON writes the claims in key order, each value as it is held:
+// values are valid JSON, decoded from the upstream or encoded by Set.
+func (c Claims) MarshalJSON() ([]byte, error) {
+	keys := make([]string, 0, len(c))
+	size := 2
+	for k, v := range c {
+		keys = append(keys, k)
+		size += len(k) + len(v) + 4
+	}
+	slices.Sort(keys)
+
+	out := make([]byte, 0, size)
+	out = append(out, '{')
+	for i, k := range keys {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = appendString(out, k)
+		out = append(out, ':')
+		out = append(out, c[k]...)
+	}
+	return append(out, '}'), nil
+}
+
+// appendString appends s as a JSON string (RFC 8259 §7), leaving <, > and
+// & as they are.
+func appendString(out []byte, s string) []byte {
+	plain := true
+	for i := 0; i < len(s) && plain; i++ {
+		plain = s[i] >= 0x20 && s[i] != '"' && s[i] != '\\' && s[i] < utf8.RuneSelf
+	}
+	if plain {
+		out = append(out, '"')
+		out = append(out, s...)
+		return append(out, '"')
+	}
+	raw, _ := encodeJSON(s) // a string always encodes
+	return append(out, raw...)
+}
+
+// encodeJSON encodes v without escaping HTML, so values keep the form the
+// upstream gave them.
+func encodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
