@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -82,20 +83,15 @@ func namespaceHost(name string) string {
 func guard(granted, scopes []string, claims map[string]any) (*Result, error) {
 	res := &Result{Scopes: []string{}, Claims: claims}
 
-	grant := make(map[string]bool, len(granted))
-	for _, s := range granted {
-		grant[s] = true
-	}
-	seen := make(map[string]bool, len(scopes))
-	for _, s := range scopes {
+	grant, seen := lookup(granted), firstSeen(len(scopes))
+	for i, s := range scopes {
 		switch {
-		case seen[s]:
-		case grant[s]:
+		case seen(scopes[:i], s):
+		case grant(s):
 			res.Scopes = append(res.Scopes, s)
 		default:
 			res.DroppedScopes = append(res.DroppedScopes, s)
 		}
-		seen[s] = true
 	}
 
 	for name := range claims {
@@ -152,16 +148,39 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 
 // intersect returns the entries of want that are in have, in want's order.
 func intersect(want, have []string) []string {
-	in := make(map[string]bool, len(have))
-	for _, s := range have {
-		in[s] = true
-	}
+	in := lookup(have)
 	out := make([]string, 0, len(want))
 	for _, s := range want {
-		if in[s] {
+		if in(s) && !slices.Contains(out, s) {
 			out = append(out, s)
-			in[s] = false
 		}
 	}
 	return out
+}
+
+// firstSeen returns a test of whether s is among the earlier entries of a
+// list of n: a linear search for short lists, a map for long ones.
+func firstSeen(n int) func(earlier []string, s string) bool {
+	if n <= 32 {
+		return func(earlier []string, s string) bool { return slices.Contains(earlier, s) }
+	}
+	set := make(map[string]bool, n)
+	return func(_ []string, s string) bool {
+		dup := set[s]
+		set[s] = true
+		return dup
+	}
+}
+
+// lookup returns a membership test for list: a linear search for the short
+// lists scopes usually are, a map for long ones.
+func lookup(list []string) func(string) bool {
+	if len(list) <= 32 {
+		return func(s string) bool { return slices.Contains(list, s) }
+	}
+	set := make(map[string]bool, len(list))
+	for _, s := range list {
+		set[s] = true
+	}
+	return func(s string) bool { return set[s] }
 }

@@ -2,6 +2,7 @@ package compat
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"sort"
@@ -203,5 +204,24 @@ func TestRestrictedIntersect(t *testing.T) {
 				t.Errorf("intersect: got %v, want %v", got, tt.out)
 			}
 		})
+	}
+}
+
+func TestGuard_LongScopeLists(t *testing.T) {
+	// Long lists take the map path; the result must be the same.
+	var granted, asked []string
+	for i := range 100 {
+		granted = append(granted, fmt.Sprintf("s%d", i))
+		asked = append(asked, fmt.Sprintf("s%d", 99-i), fmt.Sprintf("x%d", i), fmt.Sprintf("s%d", 99-i))
+	}
+	res, err := guard(granted, asked, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Scopes) != 100 || res.Scopes[0] != "s99" || len(res.DroppedScopes) != 100 {
+		t.Errorf("got %d scopes starting %v and %d dropped, want 100 from s99 and 100", len(res.Scopes), res.Scopes[:1], len(res.DroppedScopes))
+	}
+	if got := intersect(asked, granted); len(got) != 100 || got[0] != "s99" {
+		t.Errorf("intersect: got %d starting %v", len(got), got[:1])
 	}
 }

@@ -7,23 +7,34 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
 )
 
-// Claims are a token's claims as raw JSON values. A claim the gateway does
-// not change is written back byte for byte as the upstream wrote it, and
-// only the claims it reads are ever decoded.
-type Claims map[string]json.RawMessage
+// Claims are the members of a JSON object, a token's claims or a token
+// answer, each held as its raw JSON text. A member the gateway does not
+// change is written back byte for byte as the upstream wrote it, and only
+// the members it reads are ever decoded.
+type Claims map[string]string
 
-func decodeClaims(payload []byte) (Claims, error) {
-	var c Claims
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, fmt.Errorf("decode claims: %w", err)
+// decodeClaims splits a JSON object into its members. gjson validates and
+// splits it in one pass over the text, without decoding the values.
+func decodeClaims(data []byte) (Claims, error) {
+	if !gjson.ValidBytes(data) {
+		return nil, errors.New("decode claims: not valid JSON")
 	}
-	if c == nil {
+	obj := gjson.ParseBytes(data)
+	if !obj.IsObject() {
 		return nil, errors.New("decode claims: not a JSON object")
 	}
+	c := make(Claims, 12)
+	obj.ForEach(func(k, v gjson.Result) bool {
+		c[k.String()] = v.Raw
+		return true
+	})
 	return c, nil
 }
 
@@ -34,11 +45,11 @@ func (c Claims) String(name string) (string, bool) {
 		return "", false
 	}
 	// Claims hold validated JSON: a string without escapes is its content.
-	if bytes.IndexByte(raw, '\\') < 0 {
-		return string(raw[1 : len(raw)-1]), true
+	if strings.IndexByte(raw, '\\') < 0 {
+		return raw[1 : len(raw)-1], true
 	}
 	var s string
-	if json.Unmarshal(raw, &s) != nil {
+	if json.Unmarshal([]byte(raw), &s) != nil {
 		return "", false
 	}
 	return s, true
@@ -52,7 +63,7 @@ func (c Claims) Strings(name string) ([]string, bool) {
 		return nil, false
 	}
 	var vals []any
-	if json.Unmarshal(raw, &vals) != nil {
+	if json.Unmarshal([]byte(raw), &vals) != nil {
 		return nil, false
 	}
 	out := make([]string, 0, len(vals))
@@ -67,7 +78,7 @@ func (c Claims) Strings(name string) ([]string, bool) {
 // NumericDate returns the claim name as a time if it is a JSON number
 // (RFC 7519 §2).
 func (c Claims) NumericDate(name string) (time.Time, bool) {
-	f, err := strconv.ParseFloat(string(c[name]), 64)
+	f, err := strconv.ParseFloat(c[name], 64)
 	if err != nil {
 		return time.Time{}, false
 	}
@@ -77,14 +88,14 @@ func (c Claims) NumericDate(name string) (time.Time, bool) {
 // Set encodes v as the claim name.
 func (c Claims) Set(name string, v any) error {
 	if s, ok := v.(string); ok {
-		c[name] = appendString(nil, s)
+		c[name] = string(appendString(nil, s))
 		return nil
 	}
 	raw, err := encodeJSON(v)
 	if err != nil {
 		return fmt.Errorf("encode claim %q: %w", name, err)
 	}
-	c[name] = raw
+	c[name] = string(raw)
 	return nil
 }
 

@@ -109,3 +109,20 @@ func TestGateway_PassThrough(t *testing.T) {
 		}
 	}
 }
+
+// TestGateway_TokenPreflight: a browser's CORS preflight on the token
+// endpoint is the upstream's to answer, as it was before the gateway.
+func TestGateway_TokenPreflight(t *testing.T) {
+	up := newFakeIssuer(t, "/oauth/token")
+	gw := newTestGateway(t, up.URL, compat.Config{})
+	req, _ := http.NewRequest(http.MethodOptions, gw.URL+"/oauth/token", nil)
+	req.Header.Set("Origin", "https://app.example.com")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" {
+		t.Errorf("got %d %v, want the upstream's 204 with its CORS headers", resp.StatusCode, resp.Header)
+	}
+}

@@ -61,10 +61,11 @@ type Gateway struct {
 	registry    *prometheus.Registry
 	metrics     *metrics
 
-	discovery  []byte
-	jwks       []byte
-	tokenProxy *httputil.ReverseProxy
-	handler    http.Handler
+	discovery   []byte
+	jwks        []byte
+	tokenProxy  *httputil.ReverseProxy
+	passThrough *httputil.ReverseProxy
+	handler     http.Handler
 }
 
 // New discovers the upstream and returns a gateway ready to serve.
@@ -119,6 +120,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("new gateway: encode JWKS: %w", err)
 	}
 	g.tokenProxy = g.newTokenProxy()
+	g.passThrough = g.newPassThrough()
 	g.handler = g.routes()
 	return g, nil
 }
@@ -138,7 +140,7 @@ func (g *Gateway) routes() http.Handler {
 	r.Path("/.well-known/jwks.json").HandlerFunc(g.serveDocument(g.jwks))
 	r.Path("/.well-known/openid-configuration").HandlerFunc(g.serveDocument(g.discovery))
 	r.Path(g.TokenPath()).HandlerFunc(g.serveToken)
-	r.PathPrefix("/").Handler(g.newPassThrough())
+	r.PathPrefix("/").Handler(g.passThrough)
 	return r
 }
 

@@ -30,5 +30,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"result"}),
 	}
 	reg.MustRegister(m.requests, m.scopesDropped, m.claimsDropped, m.jwksFetches)
+	// Every outcome is shown from the start, at zero.
+	for _, o := range []string{outcomeIssued, outcomeOpaque, outcomeDenied, outcomeBadRequest,
+		outcomeUpstream, outcomeVerification, outcomeRuleError, outcomeTimeout} {
+		m.requests.WithLabelValues(o)
+	}
 	return m
 }

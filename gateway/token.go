@@ -3,7 +3,6 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -21,6 +20,11 @@ type tokenRequestKey struct{}
 // serveToken reads and checks a token request, then sends it upstream as it
 // came; rewriteTokenAnswer handles the answer.
 func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodOptions {
+		// A CORS preflight from a browser client: the upstream answers it.
+		g.passThrough.ServeHTTP(w, r)
+		return
+	}
 	if r.Method != http.MethodPost { // RFC 6749 §3.2
 		w.Header().Set("Allow", http.MethodPost)
 		g.fail(w, r, nil, &oauthError{status: http.StatusMethodNotAllowed, code: "invalid_request",
@@ -141,8 +145,8 @@ func (g *Gateway) rewriteTokenAnswer(resp *http.Response) error {
 // decodeAnswer reads a token answer (RFC 6749 §5.1) and its access token.
 // Its fields stay raw JSON, as Claims do, to be written back unchanged.
 func decodeAnswer(body []byte) (Claims, string, error) {
-	var answer Claims
-	if err := json.Unmarshal(body, &answer); err != nil {
+	answer, err := decodeClaims(body)
+	if err != nil {
 		return nil, "", err
 	}
 	token, _ := answer.String("access_token")

@@ -78,6 +78,11 @@ func newFakeIssuer(t testing.TB, tokenPath string) *fakeIssuer {
 		writeTestJSON(w, 200, jose.JSONWebKeySet{Keys: keys})
 	})
 	mux.HandleFunc(tokenPath, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Access-Control-Allow-Origin", r.Header.Get("Origin"))
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		f.tokenCalls.Add(1)
 		r.ParseForm()
 		f.lastForm.Store(r.PostForm)

@@ -52,8 +52,8 @@ func (e *Engine) Run(ctx context.Context, fn func(*State) error) error {
 		s = newState(e.opts)
 	}
 
-	if ctx.Done() != nil {
-		s.l.SetContext(ctx)
+	if done := ctx.Done(); done != nil {
+		s.l.SetContext(doneContext{ctx, done})
 	}
 	err := fn(s)
 	s.l.RemoveContext()
@@ -70,3 +70,13 @@ func (e *Engine) Run(ctx context.Context, fn func(*State) error) error {
 	}
 	return nil
 }
+
+// doneContext is ctx with its Done channel read once. gopher-lua asks for
+// Done before every instruction, and a cancelable context finds its
+// channel through a lock-free but not free lookup each time.
+type doneContext struct {
+	context.Context
+	done <-chan struct{}
+}
+
+func (c doneContext) Done() <-chan struct{} { return c.done }
