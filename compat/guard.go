@@ -41,6 +41,10 @@ func Restricted(name string) bool {
 	if restricted[name] || strings.HasPrefix(name, "sip_") {
 		return true
 	}
+	// Most names mention no reserved namespace at all.
+	if !containsFold(name, "auth0") && !containsFold(name, "webtask") {
+		return false
+	}
 	lower := strings.ToLower(strings.TrimSpace(name))
 	if strings.HasPrefix(lower, "urn:auth0") {
 		return true
@@ -48,6 +52,21 @@ func Restricted(name string) bool {
 	host := namespaceHost(lower)
 	for _, d := range reservedDomains {
 		if host == d || strings.HasSuffix(host, "."+d) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold reports whether s contains the lower-case ASCII word, in any
+// case, without allocating.
+func containsFold(s, word string) bool {
+	for i := 0; i+len(word) <= len(s); i++ {
+		j := 0
+		for j < len(word) && (s[i+j]|0x20) == word[j] {
+			j++
+		}
+		if j == len(word) {
 			return true
 		}
 	}

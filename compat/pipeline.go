@@ -5,7 +5,6 @@ import (
 	"log/slog"
 
 	"github.com/rulesgate/rulesgate/rules"
-	lua "github.com/yuin/gopher-lua"
 )
 
 // Config is what a Pipeline runs and with which settings.
@@ -46,6 +45,8 @@ func NewPipeline(cfg Config) *Pipeline {
 			// Auth0 does: global lives as long as the container that runs
 			// the rules; here, as long as the pooled state.
 			s.SetGlobal("global", l.NewTable())
+			// Auth0 does: configuration is read-only.
+			s.SetGlobal("configuration", s.Frozen(configuration(cfg.Configuration)))
 		},
 	})
 	return &Pipeline{cfg: cfg, engine: engine}
@@ -77,10 +78,10 @@ func (p *Pipeline) Run(ctx context.Context, tx *Transaction) (*Result, error) {
 // client returns what is known of the transaction's client.
 func (p *Pipeline) client(id string) Client { return p.cfg.Clients[id] }
 
-// newEnv returns one request's global environment, shared by its
-// extensions as Auth0 shares a container between them.
-func (p *Pipeline) newEnv(s *rules.State) *lua.LTable {
-	env := s.NewEnv()
-	env.RawSetString("configuration", tableOf(s.Lua(), p.cfg.Configuration))
-	return env
+// configuration returns the settings, an empty object for none.
+func configuration(c map[string]any) map[string]any {
+	if c == nil {
+		return map[string]any{}
+	}
+	return c
 }

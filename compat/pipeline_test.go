@@ -609,23 +609,35 @@ func TestPipeline_RunIsolation(t *testing.T) {
 	// data never leaks into another's token.
 	p := newTestPipeline(t, Config{Configuration: map[string]any{"k": "v"}}, rule(`
 x = (x or 0) + 1
-configuration.n = (configuration.n or 0) + 1
-configuration.k = "changed"
 context.accessToken["https://example.com/x"] = x
-context.accessToken["https://example.com/n"] = configuration.n`))
+context.accessToken["https://example.com/k"] = configuration.k`))
 	for i := range 5 {
 		res, err := p.Run(context.Background(), &Transaction{ClientID: "c1", GrantedScopes: granted})
 		if err != nil {
 			t.Fatalf("run %d: got %v, want nil", i, err)
 		}
-		want := map[string]any{"https://example.com/x": int64(1), "https://example.com/n": int64(1)}
+		want := map[string]any{"https://example.com/x": int64(1), "https://example.com/k": "v"}
 		if !reflect.DeepEqual(res.Claims, want) {
 			t.Errorf("run %d claims: got %v, want %v", i, res.Claims, want)
 		}
 	}
-	// A rule's writes to configuration never reach the pipeline's settings.
-	if got := p.cfg.Configuration["k"]; got != "v" {
-		t.Errorf("configuration k: got %v, want %v", got, "v")
+}
+
+func TestPipeline_ConfigurationReadOnly(t *testing.T) {
+	// Auth0 does: configuration is read-only. A write is a rule error, and
+	// the settings the next request reads are unchanged.
+	p := newTestPipeline(t, Config{Configuration: map[string]any{"k": "v"}},
+		rule(`if context.clientID == "writer" then configuration.k = "changed" end
+context.accessToken["https://example.com/k"] = configuration.k`))
+	if _, err := p.Run(context.Background(), &Transaction{ClientID: "writer", GrantedScopes: granted}); err == nil {
+		t.Fatal("a write to configuration succeeded")
+	}
+	res, err := p.Run(context.Background(), &Transaction{ClientID: "reader", GrantedScopes: granted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Claims["https://example.com/k"]; got != "v" {
+		t.Errorf("configuration k after the write: got %v, want v", got)
 	}
 }
 

@@ -33,7 +33,7 @@ func (c *callback) call(l *lua.LState) int {
 // token's scopes and custom claims as the last rule left them.
 func (p *Pipeline) runRules(s *rules.State, tx *Transaction, scopes []string) ([]string, map[string]any, error) {
 	l := s.Lua()
-	env := p.newEnv(s)
+	env := s.NewEnv() // shared by the rules, as Auth0 runs them in one container
 	user, context := lua.LValue(l.CreateTable(0, 0)), lua.LValue(p.newContext(l, tx, scopes))
 	cb := &callback{}
 	cbFn := l.NewFunction(cb.call)

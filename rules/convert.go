@@ -75,9 +75,11 @@ func ToLua(l *lua.LState, v any) lua.LValue {
 // for whole numbers that fit a float exactly, float64, []any for a table
 // keyed 1..n, and map[string]any for any other table (an empty table is an
 // empty object, as most Lua JSON libraries have it).
-func ToGo(v lua.LValue) (any, error) { return toGo(v, 0) }
+func ToGo(v lua.LValue) (any, error) { return toGo(v, 0, nil) }
 
-func toGo(v lua.LValue, depth int) (any, error) {
+// toGo converts v; see, when not nil, gives the table whose entries a
+// table shows, so that read-only proxies convert as what they show.
+func toGo(v lua.LValue, depth int, see func(*lua.LTable) *lua.LTable) (any, error) {
 	switch v := v.(type) {
 	case *lua.LNilType:
 		return nil, nil
@@ -91,7 +93,10 @@ func toGo(v lua.LValue, depth int) (any, error) {
 		if depth >= maxDepth {
 			return nil, fmt.Errorf("%w: tables nested deeper than %d", ErrNotJSON, maxDepth)
 		}
-		return tableToGo(v, depth+1)
+		if see != nil {
+			v = see(v)
+		}
+		return tableToGo(v, depth+1, see)
 	}
 	return nil, fmt.Errorf("%w: %s", ErrNotJSON, v.Type())
 }
@@ -106,7 +111,7 @@ func number(f float64) (any, error) {
 	return f, nil
 }
 
-func tableToGo(t *lua.LTable, depth int) (any, error) {
+func tableToGo(t *lua.LTable, depth int, see func(*lua.LTable) *lua.LTable) (any, error) {
 	n := t.Len()
 	keys := 0
 	t.ForEach(func(lua.LValue, lua.LValue) { keys++ })
@@ -114,7 +119,7 @@ func tableToGo(t *lua.LTable, depth int) (any, error) {
 	if n > 0 && keys == n {
 		arr := make([]any, n)
 		for i := range arr {
-			e, err := toGo(t.RawGetInt(i+1), depth)
+			e, err := toGo(t.RawGetInt(i+1), depth, see)
 			if err != nil {
 				return nil, err
 			}
@@ -139,7 +144,7 @@ func tableToGo(t *lua.LTable, depth int) (any, error) {
 			err = fmt.Errorf("%w: table key of type %s", ErrNotJSON, k.Type())
 			return
 		}
-		obj[key], err = toGo(e, depth)
+		obj[key], err = toGo(e, depth, see)
 	})
 	if err != nil {
 		return nil, err

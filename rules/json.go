@@ -11,15 +11,16 @@ import (
 // newJSONModule builds the json module programs see: json.encode(value)
 // returns a string, json.decode(string) returns a value; both raise a Lua
 // error on input they cannot convert.
-func newJSONModule(l *lua.LState) *lua.LTable {
-	return l.SetFuncs(l.NewTable(), map[string]lua.LGFunction{
-		"encode": jsonEncode,
+func (s *State) newJSONModule() *lua.LTable {
+	return s.l.SetFuncs(s.l.NewTable(), map[string]lua.LGFunction{
+		"encode": s.jsonEncode,
 		"decode": jsonDecode,
 	})
 }
 
-func jsonEncode(l *lua.LState) int {
-	v, err := ToGo(l.CheckAny(1))
+// jsonEncode encodes a value, read-only tables as what they show.
+func (s *State) jsonEncode(l *lua.LState) int {
+	v, err := toGo(l.CheckAny(1), 0, s.contents)
 	if err != nil {
 		l.RaiseError("json.encode: %v", err)
 		return 0

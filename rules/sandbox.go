@@ -40,9 +40,8 @@ func (l Limits) withDefaults() Limits {
 // at run time or reach the real globals), newproxy and _printregs.
 // setmetatable, rawset, unpack and print are replaced by safer versions.
 var safeBase = []string{
-	"assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall",
-	"rawequal", "rawget", "select", "tonumber", "tostring", "type", "xpcall",
-	"_VERSION",
+	"assert", "error", "getmetatable", "pcall", "rawequal", "rawget",
+	"select", "tonumber", "tostring", "type", "xpcall", "_VERSION",
 }
 
 // maxResults bounds how many values one library call may push, as Lua 5.1's
@@ -73,15 +72,25 @@ func newState(opts Options) *State {
 		l.Call(1, 0)
 	}
 
-	s := &State{l: l, base: l.NewTable(), guarded: map[*lua.LTable]bool{}, logger: opts.Logger}
+	s := &State{l: l, base: l.NewTable(), guarded: map[*lua.LTable]*lua.LTable{}, logger: opts.Logger}
 	globals := l.G.Global
 	for _, name := range safeBase {
 		s.base.RawSetString(name, globals.RawGetString(name))
 	}
 	s.base.RawSetString("setmetatable", l.NewFunction(tablesOnly(globals.RawGetString("setmetatable"))))
 	s.base.RawSetString("rawset", l.NewFunction(s.rawSet))
-	s.base.RawSetString("unpack", l.NewFunction(boundedUnpack(globals.RawGetString("unpack"))))
 	s.base.RawSetString("print", l.NewFunction(s.print))
+	next := l.NewFunction(s.next)
+	s.base.RawSetString("next", next)
+	s.base.RawSetString("pairs", l.NewFunction(func(l *lua.LState) int {
+		l.CheckTable(1)
+		l.Push(next)
+		l.Push(l.Get(1))
+		l.Push(lua.LNil)
+		return 3
+	}))
+	s.base.RawSetString("unpack", l.NewFunction(s.seeThrough(boundedUnpack(globals.RawGetString("unpack")))))
+	s.base.RawSetString("ipairs", l.NewClosure(ipairs, l.NewFunction(s.ipairsStep)))
 
 	// gopher-lua's string library is also the strings' metatable, with
 	// __index pointing at itself: a program could reach and change it
@@ -94,6 +103,7 @@ func newState(opts Options) *State {
 		}
 	})
 	tablib := globals.RawGetString("table").(*lua.LTable)
+	s.guardTables(tablib)
 	s.boundStrings(strlib, tablib, opts.Limits.MaxStringSize)
 	strMeta := l.NewTable()
 	strMeta.RawSetString("__index", strlib)
@@ -103,7 +113,7 @@ func newState(opts Options) *State {
 	s.base.RawSetString("string", s.readOnly(strlib))
 	s.base.RawSetString("table", s.readOnly(tablib))
 	s.base.RawSetString("math", s.readOnly(globals.RawGetString("math").(*lua.LTable)))
-	s.base.RawSetString("json", s.readOnly(newJSONModule(l)))
+	s.base.RawSetString("json", s.readOnly(s.newJSONModule()))
 
 	s.envMeta = l.NewTable()
 	s.envMeta.RawSetString("__index", s.base)
@@ -113,7 +123,7 @@ func newState(opts Options) *State {
 	s.fileMeta.RawSetString("__metatable", lua.LFalse)
 	s.fileEnv = l.NewTable()
 	s.fileEnv.Metatable = s.fileMeta
-	s.guarded[s.fileEnv] = true
+	s.guarded[s.fileEnv] = nil
 	s.loaded = make(map[*Program]lua.LValue)
 
 	if opts.Setup != nil {
@@ -124,6 +134,7 @@ func newState(opts Options) *State {
 
 // readOnly returns an empty table that reads through to t and refuses writes,
 // so that no run can change a module the next run on this state will use.
+// pairs, ipairs, next and # see t's contents through it.
 func (s *State) readOnly(t *lua.LTable) *lua.LTable {
 	meta := s.l.NewTable()
 	meta.RawSetString("__index", t)
@@ -131,12 +142,77 @@ func (s *State) readOnly(t *lua.LTable) *lua.LTable {
 		l.RaiseError("attempt to modify a read-only table")
 		return 0
 	}))
+	meta.RawSetString("__len", s.l.NewFunction(func(l *lua.LState) int {
+		l.Push(lua.LNumber(t.Len()))
+		return 1
+	}))
 	meta.RawSetString("__metatable", lua.LFalse)
 
 	proxy := s.l.NewTable()
 	proxy.Metatable = meta
-	s.guarded[proxy] = true
+	s.guarded[proxy] = t
 	return proxy
+}
+
+// Frozen converts a JSON-shaped Go value for programs to read and never
+// change: every table in it, nested ones included, is read-only. Built once
+// per state, it costs a run nothing.
+func (s *State) Frozen(v any) lua.LValue { return s.freeze(ToLua(s.l, v)) }
+
+func (s *State) freeze(v lua.LValue) lua.LValue {
+	t, ok := v.(*lua.LTable)
+	if !ok {
+		return v
+	}
+	t.ForEach(func(k, e lua.LValue) {
+		if _, nested := e.(*lua.LTable); nested {
+			t.RawSet(k, s.freeze(e))
+		}
+	})
+	return s.readOnly(t)
+}
+
+// contents returns the table whose entries t shows: the one behind a
+// read-only proxy, or t itself.
+func (s *State) contents(t *lua.LTable) *lua.LTable {
+	if real := s.guarded[t]; real != nil {
+		return real
+	}
+	return t
+}
+
+// next is Lua's next, seeing through read-only proxies.
+func (s *State) next(l *lua.LState) int {
+	t := s.contents(l.CheckTable(1))
+	k, v := t.Next(l.Get(2))
+	if k == lua.LNil {
+		l.Push(lua.LNil)
+		return 1
+	}
+	l.Push(k)
+	l.Push(v)
+	return 2
+}
+
+// ipairs and ipairsStep are Lua's ipairs, seeing through read-only proxies.
+func ipairs(l *lua.LState) int {
+	l.CheckTable(1)
+	l.Push(l.Get(lua.UpvalueIndex(1)))
+	l.Push(l.Get(1))
+	l.Push(lua.LNumber(0))
+	return 3
+}
+
+func (s *State) ipairsStep(l *lua.LState) int {
+	t := s.contents(l.CheckTable(1))
+	i := l.CheckInt(2) + 1
+	v := t.RawGetInt(i)
+	if v == lua.LNil {
+		return 0
+	}
+	l.Push(lua.LNumber(i))
+	l.Push(v)
+	return 2
 }
 
 // tablesOnly is setmetatable as Lua 5.1 has it: for tables only. gopher-lua's
@@ -163,10 +239,40 @@ func boundedUnpack(unpack lua.LValue) lua.LGFunction {
 	}
 }
 
+// guardTables makes the table library see through read-only proxies when
+// it reads, and refuse them when it would write: its functions work on a
+// table's own entries, where a proxy's __index and __newindex do not apply.
+func (s *State) guardTables(tablib *lua.LTable) {
+	for _, name := range []string{"concat", "getn", "maxn"} {
+		fn := tablib.RawGetString(name).(*lua.LFunction).GFunction
+		tablib.RawSetString(name, s.l.NewFunction(s.seeThrough(fn)))
+	}
+	for _, name := range []string{"insert", "remove", "sort"} {
+		fn := tablib.RawGetString(name).(*lua.LFunction).GFunction
+		tablib.RawSetString(name, s.l.NewFunction(func(l *lua.LState) int {
+			if _, ok := s.guarded[l.CheckTable(1)]; ok {
+				l.RaiseError("attempt to modify a read-only table")
+			}
+			return fn(l)
+		}))
+	}
+}
+
+// seeThrough wraps fn so that a read-only proxy as its first argument is
+// replaced by the table behind it.
+func (s *State) seeThrough(fn lua.LGFunction) lua.LGFunction {
+	return func(l *lua.LState) int {
+		if t, ok := l.Get(1).(*lua.LTable); ok {
+			l.Replace(1, s.contents(t))
+		}
+		return fn(l)
+	}
+}
+
 // rawSet is rawset that refuses the read-only tables of the sandbox.
 func (s *State) rawSet(l *lua.LState) int {
 	t := l.CheckTable(1)
-	if s.guarded[t] {
+	if _, ok := s.guarded[t]; ok {
 		l.RaiseError("attempt to modify a read-only table")
 	}
 	t.RawSet(l.CheckAny(2), l.CheckAny(3))

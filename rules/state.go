@@ -14,7 +14,9 @@ type State struct {
 	l       *lua.LState
 	base    *lua.LTable // globals every run reads through its environment
 	envMeta *lua.LTable // metatable of every run environment
-	guarded map[*lua.LTable]bool
+	// guarded holds the tables rawset refuses; for a read-only proxy, the
+	// table it reads through to.
+	guarded map[*lua.LTable]*lua.LTable
 	logger  *slog.Logger
 	running string // name of the program being run, for print
 
