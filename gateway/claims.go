@@ -30,7 +30,7 @@ func decodeClaims(data []byte) (Claims, error) {
 	if !obj.IsObject() {
 		return nil, errors.New("decode claims: not a JSON object")
 	}
-	c := make(Claims, 12)
+	c := make(Claims, 8)
 	obj.ForEach(func(k, v gjson.Result) bool {
 		c[k.String()] = v.Raw
 		return true
@@ -88,6 +88,10 @@ func (c Claims) NumericDate(name string) (time.Time, bool) {
 // Set encodes v as the claim name.
 func (c Claims) Set(name string, v any) error {
 	if s, ok := v.(string); ok {
+		if plainString(s) {
+			c[name] = `"` + s + `"`
+			return nil
+		}
 		c[name] = string(appendString(nil, s))
 		return nil
 	}
@@ -126,17 +130,24 @@ func (c Claims) MarshalJSON() ([]byte, error) {
 // appendString appends s as a JSON string (RFC 8259 §7), leaving <, > and
 // & as they are.
 func appendString(out []byte, s string) []byte {
-	plain := true
-	for i := 0; i < len(s) && plain; i++ {
-		plain = s[i] >= 0x20 && s[i] != '"' && s[i] != '\\' && s[i] < utf8.RuneSelf
-	}
-	if plain {
+	if plainString(s) {
 		out = append(out, '"')
 		out = append(out, s...)
 		return append(out, '"')
 	}
 	raw, _ := encodeJSON(s) // a string always encodes
 	return append(out, raw...)
+}
+
+// plainString reports whether s is its own JSON string content: ASCII with
+// nothing to escape.
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // encodeJSON encodes v without escaping HTML, so values keep the form the

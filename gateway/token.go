@@ -160,12 +160,20 @@ func decodeAnswer(body []byte) (Claims, string, error) {
 // allocation when the upstream gave its length.
 func readBody(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
-	var buf bytes.Buffer
+	body := io.LimitReader(resp.Body, maxDocumentSize+1)
 	if n := resp.ContentLength; n > 0 && n <= maxDocumentSize {
-		buf.Grow(int(n) + bytes.MinRead) // ReadFrom wants MinRead free to see EOF
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(body, buf); err != nil {
+			return nil, err
+		}
+		// The transport ends the body at Content-Length; a read past it
+		// only confirms the end.
+		if k, _ := body.Read(make([]byte, 1)); k > 0 {
+			return nil, errors.New("token answer longer than its Content-Length")
+		}
+		return buf, nil
 	}
-	_, err := buf.ReadFrom(io.LimitReader(resp.Body, maxDocumentSize+1))
-	return buf.Bytes(), err
+	return io.ReadAll(body)
 }
 
 func setBody(resp *http.Response, body []byte) {
