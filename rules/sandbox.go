@@ -53,10 +53,15 @@ const maxResults = 8000
 // library, read-only string, table, math and json modules, and what Setup adds.
 func newState(opts Options) *State {
 	l := lua.NewState(lua.Options{
-		SkipOpenLibs:     true,
-		CallStackSize:    opts.Limits.CallStackSize,
-		RegistryMaxSize:  opts.Limits.RegistryMaxSize,
-		RegistryGrowStep: 1024,
+		SkipOpenLibs:  true,
+		CallStackSize: opts.Limits.CallStackSize,
+		RegistrySize:  1024,
+		// A state's call stack and registry are scanned by every garbage
+		// collection while it waits in the pool: keep them small until a
+		// program needs more.
+		MinimizeStackMemory: true,
+		RegistryMaxSize:     opts.Limits.RegistryMaxSize,
+		RegistryGrowStep:    1024,
 	})
 	for _, lib := range []struct {
 		name string
