@@ -8,17 +8,11 @@ import (
 	"github.com/rulesgate/rulesgate/rules"
 )
 
-// BenchmarkPipeline_FiveRules measures five realistic rules (those in
-// testdata/bench) on one client-credentials token: the Lua engine's share
-// of a token request.
+// BenchmarkPipeline_FiveRules measures five realistic rules on one
+// client-credentials token, the Lua engine's share of a token request: the
+// three example rules, and the two of testdata/bench.
 func BenchmarkPipeline_FiveRules(b *testing.B) {
-	progs, err := rules.LoadFS(os.DirFS("testdata/bench"), ".", nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if len(progs) != 5 {
-		b.Fatalf("got %d rules, want 5", len(progs))
-	}
+	progs := benchRules(b, "..")
 	p := NewPipeline(Config{
 		Rules:         progs,
 		Configuration: map[string]any{"CLAIM_NAMESPACE": "https://example.com/", "ENVIRONMENT": "prod"},
@@ -38,6 +32,23 @@ func BenchmarkPipeline_FiveRules(b *testing.B) {
 			b.Fatalf("got %v %v", res.Scopes, res.Claims)
 		}
 	}
+}
+
+// benchRules loads the five benchmark rules, from the repository root at
+// root.
+func benchRules(b *testing.B, root string) []*rules.Program {
+	var progs []*rules.Program
+	for _, dir := range []string{"examples/rules", "compat/testdata/bench"} {
+		p, err := rules.LoadFS(os.DirFS(root+"/"+dir), ".", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		progs = append(progs, p...)
+	}
+	if len(progs) != 5 {
+		b.Fatalf("got %d rules, want 5", len(progs))
+	}
+	return progs
 }
 
 // benchTransaction is the client-credentials request the benchmarks use.

@@ -28,9 +28,14 @@ func BenchmarkTokenPath(b *testing.B) {
 	answer, _ := json.Marshal(map[string]any{"access_token": raw, "token_type": "Bearer",
 		"expires_in": 86400, "scope": "read:claims write:claims delete:claims admin:everything"})
 
-	progs, err := rules.LoadFS(os.DirFS("../compat/testdata/bench"), ".", nil)
-	if err != nil || len(progs) != 5 {
-		b.Fatalf("bench rules: %d, %v", len(progs), err)
+	// The five rules of compat's benchmark: the examples and two more.
+	var progs []*rules.Program
+	for _, dir := range []string{"../examples/rules", "../compat/testdata/bench"} {
+		p, err := rules.LoadFS(os.DirFS(dir), ".", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		progs = append(progs, p...)
 	}
 	gw := newTestGateway(b, up.URL, compat.Config{
 		Rules:         progs,
