@@ -742,3 +742,39 @@ func TestPipeline_RunErrorNamesRule(t *testing.T) {
 		t.Errorf("Run: got %v, want an error naming %q", err, "20-x.lua")
 	}
 }
+
+func TestPipeline_FileLevelGlobals(t *testing.T) {
+	// A deny list set up at a rule file's top level holds for every
+	// request, not only for the first one on each Lua state.
+	progs := compileRules(t, `BLOCKED = { c1 = true }
+return function(user, context, callback)
+  if BLOCKED[context.clientID] then
+    return callback(UnauthorizedError("blocked"))
+  end
+  callback(nil, user, context)
+end`)
+	p := NewPipeline(Config{Rules: progs, Logger: slog.New(slog.DiscardHandler)})
+	for i, client := range []string{"c2", "c1", "c1", "c2", "c1"} {
+		_, err := p.Run(context.Background(), &Transaction{ClientID: client, GrantedScopes: granted})
+		var d *Denial
+		if got, want := errors.As(err, &d), client == "c1"; got != want {
+			t.Errorf("request %d for %s: denied %v, want %v (err %v)", i, client, got, want, err)
+		}
+	}
+}
+
+func TestPipeline_ClaimFromConfiguration(t *testing.T) {
+	// A claim copied from configuration carries the settings' values, not
+	// the empty front that keeps them read-only.
+	p := newTestPipeline(t, Config{Configuration: map[string]any{
+		"TEAM": map[string]any{"name": "billing", "tags": []any{"a", "b"}},
+	}}, rule(`context.accessToken["https://example.com/team"] = configuration.TEAM`))
+	res, err := p.Run(context.Background(), &Transaction{ClientID: "c1", GrantedScopes: granted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"name": "billing", "tags": []any{"a", "b"}}
+	if got := res.Claims["https://example.com/team"]; !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}

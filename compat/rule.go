@@ -67,7 +67,7 @@ func (p *Pipeline) runRules(s *rules.State, tx *Transaction, scopes []string) ([
 			context = cb.context
 		}
 	}
-	return readAccessToken(context.(*lua.LTable))
+	return readAccessToken(s, context.(*lua.LTable))
 }
 
 // describe says what a rule passed as its error, for the log, without
@@ -134,7 +134,7 @@ func tableOf[M ~map[string]V, V any](l *lua.LState, m M) *lua.LTable {
 // readAccessToken reads context.accessToken: its scope (an array, or a
 // space-separated string as Auth0's own examples write it) and every other
 // key as a custom claim.
-func readAccessToken(context *lua.LTable) ([]string, map[string]any, error) {
+func readAccessToken(s *rules.State, context *lua.LTable) ([]string, map[string]any, error) {
 	token, ok := context.RawGetString("accessToken").(*lua.LTable)
 	if !ok {
 		return nil, nil, errors.New("read context.accessToken: not a table")
@@ -155,7 +155,7 @@ func readAccessToken(context *lua.LTable) ([]string, map[string]any, error) {
 			err = fmt.Errorf("read context.accessToken: a key of type %s", k.Type())
 			return
 		}
-		claims[string(name)], err = rules.ToGo(v)
+		claims[string(name)], err = s.ToGo(v)
 		if err != nil {
 			err = fmt.Errorf("read claim %q: %w", name, err)
 		}

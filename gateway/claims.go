@@ -55,22 +55,15 @@ func (c Claims) String(name string) (string, bool) {
 	return s, true
 }
 
-// Strings returns the strings of the claim name if it is a JSON array;
-// entries that are not strings are skipped.
+// Strings returns the claim name if it is a JSON array of strings.
 func (c Claims) Strings(name string) ([]string, bool) {
 	raw := c[name]
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil, false
 	}
-	var vals []any
-	if json.Unmarshal([]byte(raw), &vals) != nil {
+	var out []string
+	if json.Unmarshal([]byte(raw), &out) != nil {
 		return nil, false
-	}
-	out := make([]string, 0, len(vals))
-	for _, v := range vals {
-		if s, ok := v.(string); ok {
-			out = append(out, s)
-		}
 	}
 	return out, true
 }

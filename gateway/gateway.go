@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -139,9 +140,17 @@ func (g *Gateway) routes() http.Handler {
 	r := mux.NewRouter().SkipClean(true) // passed-through paths stay as sent
 	r.Path("/.well-known/jwks.json").HandlerFunc(g.serveDocument(g.jwks))
 	r.Path("/.well-known/openid-configuration").HandlerFunc(g.serveDocument(g.discovery))
-	r.Path(g.TokenPath()).HandlerFunc(g.serveToken)
+	r.MatcherFunc(g.isTokenPath).HandlerFunc(g.serveToken)
 	r.PathPrefix("/").Handler(g.passThrough)
 	return r
+}
+
+// isTokenPath matches the token path and the variants of it an upstream
+// might route to the same endpoint (other case, a trailing slash, dot or
+// double slash segments), so that none reaches the upstream past the rules.
+func (g *Gateway) isTokenPath(r *http.Request, _ *mux.RouteMatch) bool {
+	p := path.Clean("/" + r.URL.Path)
+	return strings.EqualFold(p, path.Clean(g.upstream.TokenURL.Path))
 }
 
 // newPassThrough returns the proxy for every path the gateway does not

@@ -32,6 +32,7 @@ const (
 	clockLeeway      = 30 * time.Second // for exp and nbf (RFC 7519 §4.1.4)
 	jwksMinRefetch   = 10 * time.Second // between fetches caused by unknown kids
 	jwksMaxAge       = time.Hour        // a JWKS older than this is fetched again
+	jwksMaxStale     = 24 * time.Hour   // while fetches fail, keys this old still verify
 	jwksFetchTimeout = 10 * time.Second
 )
 
@@ -51,10 +52,11 @@ type Verifier struct {
 	onFetch func(result string)
 	now     func() time.Time
 
-	group   singleflight.Group
-	mu      sync.RWMutex
-	keys    []jose.JSONWebKey
-	fetched time.Time
+	group     singleflight.Group
+	mu        sync.RWMutex
+	keys      []jose.JSONWebKey
+	fetched   time.Time // of the keys held
+	attempted time.Time // of the last fetch, whatever its result
 }
 
 // NewVerifier returns a verifier for tokens issued by issuer (empty to
@@ -121,25 +123,41 @@ func (v *Verifier) checkClaims(claims Claims) error {
 	return nil
 }
 
-// key finds the upstream key for a token header, fetching the JWKS when
-// none is cached, when it is older than jwksMaxAge, or when no cached key
-// matches and the last fetch is older than jwksMinRefetch.
+// key finds the upstream key for a token header. The JWKS is fetched when
+// none is held, when it is older than jwksMaxAge, and when no key matches
+// the token; never more than once per jwksMinRefetch, so that neither a
+// flood of unknown kids nor a failing upstream turns every request into a
+// fetch. While fetches fail, keys up to jwksMaxStale old still verify.
 func (v *Verifier) key(ctx context.Context, h jose.Header) (any, error) {
 	v.mu.RLock()
-	keys, fetched := v.keys, v.fetched
+	keys, fetched, attempted := v.keys, v.fetched, v.attempted
 	v.mu.RUnlock()
+	now := v.now()
+	mayFetch := now.Sub(attempted) >= jwksMinRefetch
 
-	if fetched.IsZero() || v.now().Sub(fetched) > jwksMaxAge {
-		var err error
-		if keys, err = v.refresh(ctx); err != nil {
+	if (keys == nil || now.Sub(fetched) > jwksMaxAge) && mayFetch {
+		fresh, err := v.refresh(ctx)
+		switch {
+		case err == nil:
+			keys, fetched = fresh, now
+		case keys == nil:
 			return nil, err
+		default:
+			v.logger.Warn("upstream jwks refresh failed; verifying with the keys held",
+				"age", now.Sub(fetched).Round(time.Second).String(), "cause", err.Error())
 		}
-		fetched = v.now()
+		mayFetch = false
+	}
+	if keys == nil {
+		return nil, errors.New("no upstream keys: the last JWKS fetch failed")
+	}
+	if now.Sub(fetched) > jwksMaxStale {
+		return nil, fmt.Errorf("upstream keys are %s old and cannot be refreshed", now.Sub(fetched).Round(time.Minute))
 	}
 	if k := match(keys, h); k != nil {
 		return k, nil
 	}
-	if v.now().Sub(fetched) < jwksMinRefetch {
+	if !mayFetch {
 		return nil, fmt.Errorf("%w (kid %q)", errUnknownKey, h.KeyID)
 	}
 	keys, err := v.refresh(ctx)
@@ -181,14 +199,15 @@ func (v *Verifier) refresh(ctx context.Context) ([]jose.JSONWebKey, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), jwksFetchTimeout)
 		defer cancel()
 		keys, err := v.fetch(fctx)
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		v.attempted = v.now()
 		if err != nil {
 			v.onFetch("error")
 			return nil, err
 		}
 		v.onFetch("ok")
-		v.mu.Lock()
-		v.keys, v.fetched = keys, v.now()
-		v.mu.Unlock()
+		v.keys, v.fetched = keys, v.attempted
 		return keys, nil
 	})
 	select {

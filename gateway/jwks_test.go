@@ -74,6 +74,48 @@ func TestVerifier_RefreshesOldJWKS(t *testing.T) {
 	}
 }
 
+// TestVerifier_FailingJWKS: a JWKS endpoint that fails is not asked again
+// on every request, keys already held keep verifying for a while, and not
+// for ever.
+func TestVerifier_FailingJWKS(t *testing.T) {
+	up := newFakeIssuer(t, "/oauth/token")
+	u, _ := url.Parse(up.URL + "/.well-known/jwks.json")
+	v := NewVerifier(http.DefaultClient, u, "", discardLogger(), nil)
+	now := time.Now()
+	v.now = func() time.Time { return now }
+	claims := up.nextClaims()
+	claims["exp"] = now.Add(72 * time.Hour).Unix()
+	token := up.sign(t, claims)
+
+	up.jwksDown.Store(true)
+	for range 20 {
+		if _, _, err := v.Verify(t.Context(), token); err == nil {
+			t.Fatal("verified without keys")
+		}
+	}
+	if got := up.jwksCalls.Load(); got != 1 {
+		t.Errorf("fetches of a failing JWKS within the refetch interval: got %d, want 1", got)
+	}
+
+	up.jwksDown.Store(false)
+	now = now.Add(jwksMinRefetch)
+	if _, _, err := v.Verify(t.Context(), token); err != nil {
+		t.Fatalf("after the JWKS came back: %v", err)
+	}
+
+	// The JWKS fails again once the keys are due for a refresh: the keys
+	// held still verify, until they are too old.
+	up.jwksDown.Store(true)
+	now = now.Add(jwksMaxAge + time.Minute)
+	if _, _, err := v.Verify(t.Context(), token); err != nil {
+		t.Errorf("stale keys during an outage: %v", err)
+	}
+	now = now.Add(jwksMaxStale)
+	if _, _, err := v.Verify(t.Context(), token); err == nil {
+		t.Errorf("keys older than jwksMaxStale still verify")
+	}
+}
+
 // TestGateway_AdminMetrics: the admin handler serves health, readiness and
 // the counters of what happened to tokens.
 func TestGateway_AdminMetrics(t *testing.T) {

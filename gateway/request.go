@@ -70,6 +70,7 @@ func parseTokenRequest(r *http.Request, body []byte) (*tokenRequest, error) {
 	}
 	for _, k := range secretParams {
 		delete(params, k)
+		delete(tr.query, k)
 	}
 	tr.body = params
 	return tr, nil

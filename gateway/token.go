@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -51,7 +52,11 @@ func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
 
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
-	g.tokenProxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenRequestKey{}, treq)))
+	// The proxy uses the transport alone: bound the whole upstream call
+	// here, body included.
+	ctx, cancel := context.WithTimeout(r.Context(), upstreamCallTimeout)
+	defer cancel()
+	g.tokenProxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, tokenRequestKey{}, treq)))
 }
 
 // newTokenProxy returns the proxy that sends token requests to the upstream
@@ -99,7 +104,9 @@ func upstreamFailure(err error) *oauthError {
 // answer with the re-signed one. Error answers pass unchanged.
 func (g *Gateway) rewriteTokenAnswer(resp *http.Response) error {
 	treq := tokenRequestOf(resp.Request)
-	if resp.StatusCode != http.StatusOK {
+	// Any success goes through verification and the rules: a 2xx other
+	// than 200 (RFC 6749 §5.1) must not carry a token past them.
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		g.record(treq, outcomeUpstream, nil, nil, slog.Int(keyStatus, resp.StatusCode))
 		return nil
 	}
@@ -191,7 +198,11 @@ func (g *Gateway) reissue(ctx context.Context, treq *tokenRequest, raw string) (
 		return "", nil, &oauthError{status: http.StatusBadGateway, code: "server_error",
 			description: "the upstream token could not be verified", outcome: outcomeVerification, cause: err}
 	}
-	granted, shape := readScopes(claims)
+	granted, shape, err := readScopes(claims)
+	if err != nil {
+		return "", nil, &oauthError{status: http.StatusBadGateway, code: "server_error",
+			description: "the upstream token's scopes could not be read", outcome: outcomeVerification, cause: err}
+	}
 	treq.clientID = clientOf(claims, treq)
 
 	tx := &compat.Transaction{
@@ -270,33 +281,57 @@ func clientOf(claims Claims, treq *tokenRequest) string {
 	return treq.clientID
 }
 
-// scopeShape remembers how the upstream wrote the scope, so the gateway
-// writes it back the same way: a "scope" string (RFC 8693 §4.2), an "scp"
-// array (Hydra, Okta), or both.
-type scopeShape struct{ str, arr bool }
+// scopeClaims are the claims an upstream may carry its scopes in: "scope"
+// (RFC 8693 §4.2, Auth0) and "scp" (Hydra, Okta, Entra ID).
+var scopeClaims = [...]string{"scope", "scp"}
 
-func readScopes(claims Claims) ([]string, scopeShape) {
+// scopeShape remembers how the upstream wrote each scope claim, a
+// space-separated string or an array of strings, so that the gateway
+// writes the final scopes back the same way.
+type scopeShape [len(scopeClaims)]byte
+
+const (
+	shapeNone byte = iota
+	shapeString
+	shapeArray
+)
+
+// readScopes reads the granted scopes. A scope claim in any other shape is
+// an error: the gateway could neither narrow it nor leave it as it is.
+func readScopes(claims Claims) ([]string, scopeShape, error) {
 	var shape scopeShape
 	var scopes []string
-	if s, ok := claims.String("scope"); ok {
-		shape.str = true
-		scopes = strings.Fields(s)
+	for i, name := range scopeClaims {
+		if _, present := claims[name]; !present {
+			continue
+		}
+		if s, ok := claims.String(name); ok {
+			shape[i] = shapeString
+			scopes = append(scopes, strings.Fields(s)...)
+		} else if a, ok := claims.Strings(name); ok {
+			shape[i] = shapeArray
+			scopes = append(scopes, a...)
+		} else {
+			return nil, shape, fmt.Errorf("claim %q is neither a string nor an array of strings", name)
+		}
 	}
-	if a, ok := claims.Strings("scp"); ok {
-		shape.arr = true
-		scopes = append(scopes, a...)
-	}
-	return scopes, shape
+	return scopes, shape, nil
 }
 
 func (sh scopeShape) write(claims Claims, scopes []string) error {
-	if sh.str {
-		if err := claims.Set("scope", strings.Join(scopes, " ")); err != nil {
+	for i, name := range scopeClaims {
+		var v any
+		switch sh[i] {
+		case shapeString:
+			v = strings.Join(scopes, " ")
+		case shapeArray:
+			v = scopes
+		default:
+			continue
+		}
+		if err := claims.Set(name, v); err != nil {
 			return err
 		}
-	}
-	if sh.arr {
-		return claims.Set("scp", scopes)
 	}
 	return nil
 }

@@ -338,3 +338,51 @@ end`)
 		t.Errorf("next request: got %d %v, want 200 read:a", status, answer)
 	}
 }
+
+// TestGateway_NoBypass: whatever path variant or success status the
+// upstream answers with, a token reaches the client only re-signed by the
+// gateway, after its rules.
+func TestGateway_NoBypass(t *testing.T) {
+	up := newFakeIssuer(t, "/oauth/token")
+	gw := newTestGateway(t, up.URL, compat.Config{NarrowScopes: true})
+	for _, p := range []string{"/OAuth/Token", "/oauth/token/", "//oauth/token", "/oauth/./token"} {
+		status, _, answer := postForm(t, gw.URL+p, ccForm("admin"))
+		if status != 200 || answer["scope"] != "admin" {
+			t.Errorf("%s: got %d %v, want the gateway's narrowed token", p, status, answer)
+			continue
+		}
+		verifyThroughGateway(t, gw.URL, answer["access_token"].(string))
+	}
+
+	for _, code := range []int{http.StatusCreated, http.StatusAccepted} {
+		up.set(func(f *fakeIssuer) {
+			f.answer = func(w http.ResponseWriter, r *http.Request) {
+				writeTestJSON(w, code, map[string]any{"access_token": "aaa.bbb.ccc", "token_type": "Bearer"})
+			}
+		})
+		status, _, answer := postForm(t, gw.URL+"/oauth/token", ccForm(""))
+		if status != 502 || answer["access_token"] != nil {
+			t.Errorf("upstream %d with a forged token: got %d %v, want 502 and no token", code, status, answer)
+		}
+	}
+}
+
+// TestParseTokenRequest_NoSecretsForRules: client credentials never reach
+// the rules, from the body or the query.
+func TestParseTokenRequest_NoSecretsForRules(t *testing.T) {
+	body := "grant_type=client_credentials&client_id=m2m&client_secret=B0DY-SECRET&client_assertion=x.y.z"
+	r, _ := http.NewRequest(http.MethodPost, "/oauth/token?client_secret=QUERY-SECRET&password=pw&keep=1", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	tr, err := parseTokenRequest(r, []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"client_secret", "client_assertion", "password"} {
+		if tr.body[k] != nil || tr.query[k] != nil {
+			t.Errorf("%s reaches the rules: body %v query %v", k, tr.body[k], tr.query[k])
+		}
+	}
+	if tr.query["keep"] != "1" || tr.body["client_id"] != "m2m" {
+		t.Errorf("other parameters lost: body %v query %v", tr.body, tr.query)
+	}
+}

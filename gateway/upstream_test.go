@@ -44,6 +44,8 @@ type fakeIssuer struct {
 	answer http.HandlerFunc  // replaces the token endpoint when set
 	header map[string]any    // extra protected headers of the next token
 
+	jwksDown   atomic.Bool // the JWKS endpoint answers 503
+
 	tokenCalls atomic.Int32
 	jwksCalls  atomic.Int32
 	lastForm   atomic.Value // url.Values of the last token request
@@ -69,6 +71,10 @@ func newFakeIssuer(t testing.TB, tokenPath string) *fakeIssuer {
 	})
 	mux.HandleFunc("/.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {
 		f.jwksCalls.Add(1)
+		if f.jwksDown.Load() {
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return
+		}
 		f.mu.Lock()
 		keys := f.jwks
 		if keys == nil {

@@ -75,11 +75,29 @@ func ToLua(l *lua.LState, v any) lua.LValue {
 // for whole numbers that fit a float exactly, float64, []any for a table
 // keyed 1..n, and map[string]any for any other table (an empty table is an
 // empty object, as most Lua JSON libraries have it).
-func ToGo(v lua.LValue) (any, error) { return toGo(v, 0, nil) }
+func ToGo(v lua.LValue) (any, error) { return (&converter{}).toGo(v, 0) }
 
-// toGo converts v; see, when not nil, gives the table whose entries a
-// table shows, so that read-only proxies convert as what they show.
-func toGo(v lua.LValue, depth int, see func(*lua.LTable) *lua.LTable) (any, error) {
+// ToGo is the package's ToGo, reading read-only tables of this state as
+// the tables they show.
+func (s *State) ToGo(v lua.LValue) (any, error) {
+	return (&converter{see: s.contents}).toGo(v, 0)
+}
+
+// maxValues bounds how many values one conversion visits: a table that
+// holds the same table twice, nested, is a tree exponentially larger than
+// the memory it takes.
+const maxValues = 100_000
+
+// converter turns Lua values into Go ones.
+type converter struct {
+	see    func(*lua.LTable) *lua.LTable // the table a table shows; nil for itself
+	values int
+}
+
+func (c *converter) toGo(v lua.LValue, depth int) (any, error) {
+	if c.values++; c.values > maxValues {
+		return nil, fmt.Errorf("%w: more than %d values", ErrNotJSON, maxValues)
+	}
 	switch v := v.(type) {
 	case *lua.LNilType:
 		return nil, nil
@@ -93,10 +111,10 @@ func toGo(v lua.LValue, depth int, see func(*lua.LTable) *lua.LTable) (any, erro
 		if depth >= maxDepth {
 			return nil, fmt.Errorf("%w: tables nested deeper than %d", ErrNotJSON, maxDepth)
 		}
-		if see != nil {
-			v = see(v)
+		if c.see != nil {
+			v = c.see(v)
 		}
-		return tableToGo(v, depth+1, see)
+		return c.table(v, depth+1)
 	}
 	return nil, fmt.Errorf("%w: %s", ErrNotJSON, v.Type())
 }
@@ -111,7 +129,7 @@ func number(f float64) (any, error) {
 	return f, nil
 }
 
-func tableToGo(t *lua.LTable, depth int, see func(*lua.LTable) *lua.LTable) (any, error) {
+func (c *converter) table(t *lua.LTable, depth int) (any, error) {
 	n := t.Len()
 	keys := 0
 	t.ForEach(func(lua.LValue, lua.LValue) { keys++ })
@@ -119,7 +137,7 @@ func tableToGo(t *lua.LTable, depth int, see func(*lua.LTable) *lua.LTable) (any
 	if n > 0 && keys == n {
 		arr := make([]any, n)
 		for i := range arr {
-			e, err := toGo(t.RawGetInt(i+1), depth, see)
+			e, err := c.toGo(t.RawGetInt(i+1), depth)
 			if err != nil {
 				return nil, err
 			}
@@ -144,7 +162,7 @@ func tableToGo(t *lua.LTable, depth int, see func(*lua.LTable) *lua.LTable) (any
 			err = fmt.Errorf("%w: table key of type %s", ErrNotJSON, k.Type())
 			return
 		}
-		obj[key], err = toGo(e, depth, see)
+		obj[key], err = c.toGo(e, depth)
 	})
 	if err != nil {
 		return nil, err

@@ -340,3 +340,14 @@ func TestJSONModule(t *testing.T) {
 		}
 	})
 }
+
+func TestToGo_SharedTables(t *testing.T) {
+	// A table that holds the same table twice at every level is a tree
+	// far larger than its memory: the conversion refuses it instead of
+	// walking it.
+	e := NewEngine(Options{})
+	_, err := eval(t, e, `local t = {} for i = 1, 25 do t = {a = t, b = t} end return json.encode(t)`)
+	if err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Errorf("got %v, want a refusal for too many values", err)
+	}
+}

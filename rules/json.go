@@ -20,7 +20,7 @@ func (s *State) newJSONModule() *lua.LTable {
 
 // jsonEncode encodes a value, read-only tables as what they show.
 func (s *State) jsonEncode(l *lua.LState) int {
-	v, err := toGo(l.CheckAny(1), 0, s.contents)
+	v, err := s.ToGo(l.CheckAny(1))
 	if err != nil {
 		l.RaiseError("json.encode: %v", err)
 		return 0

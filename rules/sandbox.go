@@ -120,8 +120,14 @@ func newState(opts Options) *State {
 	s.base.RawSetString("math", s.readOnly(globals.RawGetString("math").(*lua.LTable)))
 	s.base.RawSetString("json", s.readOnly(s.newJSONModule()))
 
+	s.fileGlobals = l.NewTable()
+	s.fileGlobals.RawSetString("_G", s.fileGlobals)
+	s.fileGlobals.Metatable = l.NewTable()
+	s.fileGlobals.Metatable.(*lua.LTable).RawSetString("__index", s.base)
+	s.fileGlobals.Metatable.(*lua.LTable).RawSetString("__metatable", lua.LFalse)
+
 	s.envMeta = l.NewTable()
-	s.envMeta.RawSetString("__index", s.base)
+	s.envMeta.RawSetString("__index", s.fileGlobals)
 	s.envMeta.RawSetString("__metatable", lua.LFalse)
 
 	s.fileMeta = l.NewTable()
@@ -300,7 +306,11 @@ func (s *State) print(l *lua.LState) int {
 // over max bytes or maxResults values.
 //
 // TODO(sandbox): the .. operator is not bounded; a loop of concatenations
-// can still grow a string until the deadline.
+// can still grow a string until the deadline. Pattern matching (find,
+// match, gmatch, gsub) runs in Go, where the deadline does not reach: a
+// backtracking pattern on a long subject can outrun --rule-timeout. Running
+// the pipeline apart from the request, and giving up on it at the
+// deadline, would bound the answer's wait but not the CPU spent.
 func (s *State) boundStrings(strlib, tablib *lua.LTable, max int) {
 	tooLong := func(l *lua.LState, fn string) int {
 		l.RaiseError("%s: result longer than %d bytes", fn, max)
@@ -351,6 +361,14 @@ func (s *State) boundStrings(strlib, tablib *lua.LTable, max int) {
 		return gsub(l)
 	}))
 
+	format := strlib.RawGetString("format").(*lua.LFunction).GFunction
+	strlib.RawSetString("format", s.l.NewFunction(func(l *lua.LState) int {
+		if formatBound(l.CheckString(1), l) > max {
+			return tooLong(l, "string.format")
+		}
+		return format(l)
+	}))
+
 	concat := tablib.RawGetString("concat").(*lua.LFunction).GFunction
 	tablib.RawSetString("concat", s.l.NewFunction(func(l *lua.LState) int {
 		t := l.CheckTable(1)
@@ -371,6 +389,47 @@ func (s *State) boundStrings(strlib, tablib *lua.LTable, max int) {
 		}
 		return concat(l)
 	}))
+}
+
+// formatBound returns an upper bound of the length string.format can give
+// for format and the arguments on l's stack: the format itself, every width
+// and precision in it, the strings among the arguments, and 32 bytes for
+// any other argument.
+func formatBound(format string, l *lua.LState) int {
+	total := len(format)
+	number := func(i int) (int, int) {
+		n := 0
+		for ; i < len(format) && format[i] >= '0' && format[i] <= '9'; i++ {
+			n = min(n*10+int(format[i]-'0'), 1<<30)
+		}
+		return n, i
+	}
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		if i++; i < len(format) && format[i] == '%' {
+			continue
+		}
+		for i < len(format) && strings.IndexByte("-+ #0", format[i]) >= 0 {
+			i++
+		}
+		width, j := number(i)
+		precision := 0
+		if j < len(format) && format[j] == '.' {
+			precision, j = number(j + 1)
+		}
+		total += width + precision
+		i = j
+	}
+	for i := 2; i <= l.GetTop(); i++ {
+		if str, ok := l.Get(i).(lua.LString); ok {
+			total += len(str)
+		} else {
+			total += 32
+		}
+	}
+	return total
 }
 
 // boundedReplacement wraps a table or function replacement of string.gsub

@@ -222,6 +222,9 @@ func TestSandbox_BoundedStrings(t *testing.T) {
 		{"rep count beyond int", `return ("x"):rep(1e300)`, nil, "string.rep"},
 		{"concat exactly the limit", `local t = {} for i = 1, 342 do t[i] = "a" end return #table.concat(t, "bb")`, int64(1024), ""},
 		{"concat huge range", `return table.concat({}, "", -2^63)`, nil, "table.concat"},
+		{"format huge width", `return string.format("%2000d", 1)`, nil, "string.format"},
+		{"format many strings", `local s = string.rep("x", 600) return string.format("%s%s", s, s)`, nil, "string.format"},
+		{"format literal numbers", `return string.format("%s has 2000000 items, %5.2f%%", "a", 1.5)`, "a has 2000000 items,  1.50%", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := eval(t, e, tc.src)

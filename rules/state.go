@@ -22,10 +22,13 @@ type State struct {
 
 	// Programs loaded once per state see globals through fileEnv, an empty
 	// table whose metatable sends reads and writes to the current run's
-	// environment.
-	fileEnv  *lua.LTable
-	fileMeta *lua.LTable
-	loaded   map[*Program]lua.LValue
+	// environment, or to fileGlobals while a file's top level runs.
+	// fileGlobals keeps what file-level code assigned to globals, for the
+	// life of the state; run environments read through it.
+	fileEnv     *lua.LTable
+	fileMeta    *lua.LTable
+	fileGlobals *lua.LTable
+	loaded      map[*Program]lua.LValue
 }
 
 // Error is a failure inside a program: a Lua error, a raised value, or the
@@ -78,22 +81,29 @@ func (s *State) Load(p *Program, env *lua.LTable) (lua.LValue, error) {
 }
 
 // Function returns what p's chunk returns, executing the chunk only the
-// first time this state loads p. The functions it returns are compiled and
-// loaded once per state, so a run only calls them. File-level locals live
-// as long as the state, like a persistent table; globals, read or written
-// by the chunk or by any function it defined, are those of env.
+// first time this state loads p, so a run only calls the functions it
+// returned. What the file's top level sets up lives as long as the state,
+// like a persistent table: its locals, and the globals it assigns (as a Lua
+// module's are). At run time, globals read or written by the functions it
+// defined are those of env, which reads through to the file-level globals.
 func (s *State) Function(p *Program, env *lua.LTable) (lua.LValue, error) {
-	s.fileMeta.RawSetString("__index", env)
-	s.fileMeta.RawSetString("__newindex", env)
-	if v, ok := s.loaded[p]; ok {
-		return v, nil
+	v, ok := s.loaded[p]
+	if !ok {
+		s.bind(s.fileGlobals)
+		var err error
+		if v, err = s.Load(p, s.fileEnv); err != nil {
+			return nil, err
+		}
+		s.loaded[p] = v
 	}
-	v, err := s.Load(p, s.fileEnv)
-	if err != nil {
-		return nil, err
-	}
-	s.loaded[p] = v
+	s.bind(env)
 	return v, nil
+}
+
+// bind sends the global reads and writes of loaded programs to t.
+func (s *State) bind(t *lua.LTable) {
+	s.fileMeta.RawSetString("__index", t)
+	s.fileMeta.RawSetString("__newindex", t)
 }
 
 // Call calls fn with args in protected mode and discards its results.
