@@ -44,7 +44,7 @@ type fakeIssuer struct {
 	answer http.HandlerFunc  // replaces the token endpoint when set
 	header map[string]any    // extra protected headers of the next token
 
-	jwksDown   atomic.Bool // the JWKS endpoint answers 503
+	jwksDown atomic.Bool // the JWKS endpoint answers 503
 
 	tokenCalls atomic.Int32
 	jwksCalls  atomic.Int32
