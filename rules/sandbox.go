@@ -120,14 +120,10 @@ func newState(opts Options) *State {
 	s.base.RawSetString("math", s.readOnly(globals.RawGetString("math").(*lua.LTable)))
 	s.base.RawSetString("json", s.readOnly(s.newJSONModule()))
 
-	s.fileGlobals = l.NewTable()
-	s.fileGlobals.RawSetString("_G", s.fileGlobals)
-	s.fileGlobals.Metatable = l.NewTable()
-	s.fileGlobals.Metatable.(*lua.LTable).RawSetString("__index", s.base)
-	s.fileGlobals.Metatable.(*lua.LTable).RawSetString("__metatable", lua.LFalse)
+	s.base.RawSetString("_G", s.base) // as file-level code sees it; runs have their own
 
 	s.envMeta = l.NewTable()
-	s.envMeta.RawSetString("__index", s.fileGlobals)
+	s.envMeta.RawSetString("__index", s.base)
 	s.envMeta.RawSetString("__metatable", lua.LFalse)
 
 	s.fileMeta = l.NewTable()

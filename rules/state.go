@@ -22,13 +22,12 @@ type State struct {
 
 	// Programs loaded once per state see globals through fileEnv, an empty
 	// table whose metatable sends reads and writes to the current run's
-	// environment, or to fileGlobals while a file's top level runs.
-	// fileGlobals keeps what file-level code assigned to globals, for the
-	// life of the state; run environments read through it.
-	fileEnv     *lua.LTable
-	fileMeta    *lua.LTable
-	fileGlobals *lua.LTable
-	loaded      map[*Program]lua.LValue
+	// environment, or to base while a file's top level runs: what it
+	// assigns to globals stays for the life of the state, and runs read it
+	// as they read the built-in globals.
+	fileEnv  *lua.LTable
+	fileMeta *lua.LTable
+	loaded   map[*Program]lua.LValue
 }
 
 // Error is a failure inside a program: a Lua error, a raised value, or the
@@ -84,12 +83,13 @@ func (s *State) Load(p *Program, env *lua.LTable) (lua.LValue, error) {
 // first time this state loads p, so a run only calls the functions it
 // returned. What the file's top level sets up lives as long as the state,
 // like a persistent table: its locals, and the globals it assigns (as a Lua
-// module's are). At run time, globals read or written by the functions it
-// defined are those of env, which reads through to the file-level globals.
+// module's are), which every program on the state sees. At run time,
+// globals read or written by the functions it defined are those of env,
+// which reads through to them.
 func (s *State) Function(p *Program, env *lua.LTable) (lua.LValue, error) {
 	v, ok := s.loaded[p]
 	if !ok {
-		s.bind(s.fileGlobals)
+		s.bind(s.base)
 		var err error
 		if v, err = s.Load(p, s.fileEnv); err != nil {
 			return nil, err
