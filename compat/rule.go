@@ -34,7 +34,7 @@ func (c *callback) call(l *lua.LState) int {
 func (p *Pipeline) runRules(s *rules.State, tx *Transaction, scopes []string) ([]string, map[string]any, error) {
 	l := s.Lua()
 	env := s.NewEnv() // shared by the rules, as Auth0 runs them in one container
-	user, context := lua.LValue(l.CreateTable(0, 0)), lua.LValue(p.newContext(l, tx, scopes))
+	user, context := lua.LValue(l.CreateTable(0, 0)), lua.LValue(p.newContext(s, tx, scopes))
 	cb := &callback{}
 	cbFn := l.NewFunction(cb.call)
 
@@ -98,15 +98,17 @@ func (p *Pipeline) ruleError(name string, err error) error {
 }
 
 // newContext builds the Auth0 Rules context for one request.
-func (p *Pipeline) newContext(l *lua.LState, tx *Transaction, scopes []string) *lua.LTable {
+func (p *Pipeline) newContext(s *rules.State, tx *Transaction, scopes []string) *lua.LTable {
+	l := s.Lua()
 	client := p.client(tx.ClientID)
 
 	request := l.CreateTable(0, 5)
 	request.RawSetString("ip", lua.LString(tx.Request.IP))
 	request.RawSetString("hostname", lua.LString(tx.Request.Hostname))
 	request.RawSetString("userAgent", lua.LString(tx.Request.UserAgent))
-	request.RawSetString("query", tableOf(l, tx.Request.Query))
-	request.RawSetString("body", tableOf(l, tx.Request.Body))
+	// Views, not tables: most rules read a key or two of these.
+	request.RawSetString("query", s.View(tx.Request.Query))
+	request.RawSetString("body", s.View(tx.Request.Body))
 
 	token := l.CreateTable(0, 1)
 	token.RawSetString("scope", rules.ToLua(l, scopes))
@@ -114,7 +116,7 @@ func (p *Pipeline) newContext(l *lua.LState, tx *Transaction, scopes []string) *
 	ctx := l.CreateTable(0, 8)
 	ctx.RawSetString("clientID", lua.LString(tx.ClientID))
 	ctx.RawSetString("clientName", lua.LString(client.Name))
-	ctx.RawSetString("clientMetadata", tableOf(l, client.Metadata))
+	ctx.RawSetString("clientMetadata", s.StringView(client.Metadata))
 	ctx.RawSetString("protocol", lua.LString(protocol(tx.GrantType)))
 	ctx.RawSetString("request", request)
 	ctx.RawSetString("accessToken", token)

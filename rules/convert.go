@@ -80,7 +80,7 @@ func ToGo(v lua.LValue) (any, error) { return (&converter{}).toGo(v, 0) }
 // ToGo is the package's ToGo, reading read-only tables of this state as
 // the tables they show.
 func (s *State) ToGo(v lua.LValue) (any, error) {
-	return (&converter{see: s.contents}).toGo(v, 0)
+	return (&converter{see: s.contents, l: s.l}).toGo(v, 0)
 }
 
 // maxValues bounds how many values one conversion visits: a table that
@@ -91,7 +91,20 @@ const maxValues = 100_000
 // converter turns Lua values into Go ones.
 type converter struct {
 	see    func(*lua.LTable) *lua.LTable // the table a table shows; nil for itself
+	l      *lua.LState                   // to read views; nil refuses them
 	values int
+}
+
+func (c *converter) view(v *view, depth int) (any, error) {
+	obj := make(map[string]any)
+	for _, k := range v.sortedKeys(c.l) {
+		e, err := c.toGo(v.get(c.l, k), depth)
+		if err != nil {
+			return nil, err
+		}
+		obj[k] = e
+	}
+	return obj, nil
 }
 
 func (c *converter) toGo(v lua.LValue, depth int) (any, error) {
@@ -115,6 +128,10 @@ func (c *converter) toGo(v lua.LValue, depth int) (any, error) {
 			v = c.see(v)
 		}
 		return c.table(v, depth+1)
+	case *lua.LUserData:
+		if view := viewOf(v); view != nil && c.l != nil {
+			return c.view(view, depth+1)
+		}
 	}
 	return nil, fmt.Errorf("%w: %s", ErrNotJSON, v.Type())
 }

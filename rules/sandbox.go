@@ -38,10 +38,12 @@ func (l Limits) withDefaults() Limits {
 // they are. Left out on purpose: dofile, loadfile, load, loadstring, require,
 // module, collectgarbage, getfenv and setfenv (they reach files, compile code
 // at run time or reach the real globals), newproxy and _printregs.
-// setmetatable, rawset, unpack and print are replaced by safer versions.
+// setmetatable, rawset, unpack and print are replaced by safer versions;
+// next, pairs, ipairs, rawget and type by ones that know read-only tables
+// and views.
 var safeBase = []string{
-	"assert", "error", "getmetatable", "pcall", "rawequal", "rawget",
-	"select", "tonumber", "tostring", "type", "xpcall", "_VERSION",
+	"assert", "error", "getmetatable", "pcall", "rawequal", "select",
+	"tonumber", "tostring", "xpcall", "_VERSION",
 }
 
 // maxResults bounds how many values one library call may push, as Lua 5.1's
@@ -84,11 +86,15 @@ func newState(opts Options) *State {
 	}
 	s.base.RawSetString("setmetatable", l.NewFunction(tablesOnly(globals.RawGetString("setmetatable"))))
 	s.base.RawSetString("rawset", l.NewFunction(s.rawSet))
+	s.base.RawSetString("rawget", l.NewFunction(rawGet(globals.RawGetString("rawget"))))
+	s.base.RawSetString("type", l.NewFunction(typeOf(globals.RawGetString("type"))))
 	s.base.RawSetString("print", l.NewFunction(s.print))
 	next := l.NewFunction(s.next)
 	s.base.RawSetString("next", next)
 	s.base.RawSetString("pairs", l.NewFunction(func(l *lua.LState) int {
-		l.CheckTable(1)
+		if viewOf(l.Get(1)) == nil {
+			l.CheckTable(1)
+		}
 		l.Push(next)
 		l.Push(l.Get(1))
 		l.Push(lua.LNil)
@@ -125,6 +131,8 @@ func newState(opts Options) *State {
 	s.envMeta = l.NewTable()
 	s.envMeta.RawSetString("__index", s.base)
 	s.envMeta.RawSetString("__metatable", lua.LFalse)
+
+	s.viewMeta = s.newViewMeta()
 
 	s.fileMeta = l.NewTable()
 	s.fileMeta.RawSetString("__metatable", lua.LFalse)
@@ -190,8 +198,12 @@ func (s *State) contents(t *lua.LTable) *lua.LTable {
 
 // next is Lua's next, seeing through read-only proxies.
 func (s *State) next(l *lua.LState) int {
-	t := s.contents(l.CheckTable(1))
-	k, v := t.Next(l.Get(2))
+	var k, v lua.LValue
+	if view := viewOf(l.Get(1)); view != nil {
+		k, v = view.next(l, l.Get(2))
+	} else {
+		k, v = s.contents(l.CheckTable(1)).Next(l.Get(2))
+	}
 	if k == lua.LNil {
 		l.Push(lua.LNil)
 		return 1
@@ -203,7 +215,9 @@ func (s *State) next(l *lua.LState) int {
 
 // ipairs and ipairsStep are Lua's ipairs, seeing through read-only proxies.
 func ipairs(l *lua.LState) int {
-	l.CheckTable(1)
+	if viewOf(l.Get(1)) == nil {
+		l.CheckTable(1)
+	}
 	l.Push(l.Get(lua.UpvalueIndex(1)))
 	l.Push(l.Get(1))
 	l.Push(lua.LNumber(0))
@@ -211,6 +225,9 @@ func ipairs(l *lua.LState) int {
 }
 
 func (s *State) ipairsStep(l *lua.LState) int {
+	if viewOf(l.Get(1)) != nil {
+		return 0 // a view has string keys only
+	}
 	t := s.contents(l.CheckTable(1))
 	i := l.CheckInt(2) + 1
 	v := t.RawGetInt(i)
@@ -278,6 +295,11 @@ func (s *State) seeThrough(fn lua.LGFunction) lua.LGFunction {
 
 // rawSet is rawset that refuses the read-only tables of the sandbox.
 func (s *State) rawSet(l *lua.LState) int {
+	if v := viewOf(l.Get(1)); v != nil {
+		v.set(viewKey(l), l.CheckAny(3))
+		l.SetTop(1)
+		return 1
+	}
 	t := l.CheckTable(1)
 	if _, ok := s.guarded[t]; ok {
 		l.RaiseError("attempt to modify a read-only table")
@@ -285,6 +307,32 @@ func (s *State) rawSet(l *lua.LState) int {
 	t.RawSet(l.CheckAny(2), l.CheckAny(3))
 	l.SetTop(1)
 	return 1
+}
+
+// rawGet is rawget that reads views as the tables they stand for.
+func rawGet(rawget lua.LValue) lua.LGFunction {
+	fn := rawget.(*lua.LFunction).GFunction
+	return func(l *lua.LState) int {
+		if v := viewOf(l.Get(1)); v != nil {
+			key, _ := l.Get(2).(lua.LString)
+			l.Push(v.get(l, string(key)))
+			return 1
+		}
+		return fn(l)
+	}
+}
+
+// typeOf is type that calls a view a table, as programs written for tables
+// expect.
+func typeOf(typ lua.LValue) lua.LGFunction {
+	fn := typ.(*lua.LFunction).GFunction
+	return func(l *lua.LState) int {
+		if viewOf(l.Get(1)) != nil {
+			l.Push(lua.LString("table"))
+			return 1
+		}
+		return fn(l)
+	}
 }
 
 // print sends what a program prints to the log at debug level.

@@ -11,9 +11,10 @@ import (
 
 // State is one sandboxed Lua state, held by a single Run at a time.
 type State struct {
-	l       *lua.LState
-	base    *lua.LTable // globals every run reads through its environment
-	envMeta *lua.LTable // metatable of every run environment
+	l        *lua.LState
+	base     *lua.LTable // globals every run reads through its environment
+	envMeta  *lua.LTable // metatable of every run environment
+	viewMeta *lua.LTable // metatable of every view
 	// guarded holds the tables rawset refuses; for a read-only proxy, the
 	// table it reads through to.
 	guarded map[*lua.LTable]*lua.LTable
