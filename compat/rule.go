@@ -124,15 +124,6 @@ func (p *Pipeline) newContext(s *rules.State, tx *Transaction, scopes []string) 
 	return ctx
 }
 
-// tableOf converts a map to a Lua table, nil to an empty one.
-func tableOf[M ~map[string]V, V any](l *lua.LState, m M) *lua.LTable {
-	t, ok := rules.ToLua(l, map[string]V(m)).(*lua.LTable)
-	if !ok {
-		return l.CreateTable(0, 0)
-	}
-	return t
-}
-
 // readAccessToken reads context.accessToken: its scope (an array, or a
 // space-separated string as Auth0's own examples write it) and every other
 // key as a custom claim.
