@@ -80,7 +80,19 @@ func newState(opts Options) *State {
 	}
 
 	s := &State{l: l, base: l.NewTable(), guarded: map[*lua.LTable]*lua.LTable{}, logger: opts.Logger}
-	globals := l.G.Global
+	s.installBase()
+	s.installModules(opts.Limits.MaxStringSize)
+	s.installEnvironments()
+	if opts.Setup != nil {
+		opts.Setup(s)
+	}
+	return s
+}
+
+// installBase puts the safe part of the base library into base, with the
+// replaced functions.
+func (s *State) installBase() {
+	l, globals := s.l, s.l.G.Global
 	for _, name := range safeBase {
 		s.base.RawSetString(name, globals.RawGetString(name))
 	}
@@ -102,6 +114,12 @@ func newState(opts Options) *State {
 	}))
 	s.base.RawSetString("unpack", l.NewFunction(s.seeThrough(boundedUnpack(globals.RawGetString("unpack")))))
 	s.base.RawSetString("ipairs", l.NewClosure(ipairs, l.NewFunction(s.ipairsStep)))
+}
+
+// installModules puts read-only string, table, math and json modules into
+// base, their functions bounded to strings of max bytes.
+func (s *State) installModules(max int) {
+	l, globals := s.l, s.l.G.Global
 
 	// gopher-lua's string library is also the strings' metatable, with
 	// __index pointing at itself: a program could reach and change it
@@ -115,7 +133,7 @@ func newState(opts Options) *State {
 	})
 	tablib := globals.RawGetString("table").(*lua.LTable)
 	s.guardTables(tablib)
-	s.boundStrings(strlib, tablib, opts.Limits.MaxStringSize)
+	s.boundStrings(strlib, tablib, max)
 	strMeta := l.NewTable()
 	strMeta.RawSetString("__index", strlib)
 	strMeta.RawSetString("__metatable", lua.LFalse)
@@ -125,7 +143,12 @@ func newState(opts Options) *State {
 	s.base.RawSetString("table", s.readOnly(tablib))
 	s.base.RawSetString("math", s.readOnly(globals.RawGetString("math").(*lua.LTable)))
 	s.base.RawSetString("json", s.readOnly(s.newJSONModule()))
+}
 
+// installEnvironments builds the metatables of run environments, views and
+// the file environment of programs loaded once per state.
+func (s *State) installEnvironments() {
+	l := s.l
 	s.base.RawSetString("_G", s.base) // as file-level code sees it; runs have their own
 
 	s.envMeta = l.NewTable()
@@ -140,11 +163,6 @@ func newState(opts Options) *State {
 	s.fileEnv.Metatable = s.fileMeta
 	s.guarded[s.fileEnv] = nil
 	s.loaded = make(map[*Program]lua.LValue)
-
-	if opts.Setup != nil {
-		opts.Setup(s)
-	}
-	return s
 }
 
 // readOnly returns an empty table that reads through to t and refuses writes,
