@@ -4,6 +4,7 @@
 // live in package compat on top of it.
 //
 // A run gets a fresh global environment, so nothing one request writes to a
-// global is seen by another. The only state that outlives a run is the table
-// named by Limits.PersistentGlobal, which a shape may install per state.
+// global is seen by another. What outlives a run lives with its state: the
+// tables a shape installs with State.SetGlobal, and what a program's file
+// level sets up when State.Function first loads it.
 package rules

@@ -13,8 +13,8 @@ type Limits struct {
 	// RegistryMaxSize is the most value-stack slots a state may grow to;
 	// 0 means 262144 (about 4 MiB).
 	RegistryMaxSize int
-	// MaxStringSize is the longest string string.rep, string.gsub and
-	// table.concat may build; 0 means 1 MiB.
+	// MaxStringSize is the longest string string.rep, string.gsub,
+	// string.format and table.concat may build; 0 means 1 MiB.
 	MaxStringSize int
 	// IdleStates is how many states an engine keeps between runs; 0 means
 	// eight per CPU the process may use.

@@ -18,8 +18,8 @@ type view struct {
 }
 
 // View returns a value programs read and write like a table of m's
-// entries, for the current run. type() calls it userdata; ., pairs, next
-// and json.encode see its entries. m must not change while the run lasts.
+// entries, for the current run: ., pairs, next and json.encode see its
+// entries, and type() calls it a table. m must not change while the run lasts.
 func (s *State) View(m map[string]any) lua.LValue { return s.newView(&view{anys: m}) }
 
 // StringView is View for a map of strings.
