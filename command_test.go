@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,10 +140,10 @@ func TestRun_Demo(t *testing.T) {
 		}
 	}
 	// Still serving: the JWKS answers.
-	if conn, err := net.Dial("tcp", addr); err != nil {
+	if resp, err := http.Get("http://" + addr + "/.well-known/jwks.json"); err != nil {
 		t.Errorf("demo stopped serving: %v", err)
-	} else {
-		conn.Close()
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusOK {
+		t.Errorf("demo JWKS: got status %d, want 200", resp.StatusCode)
 	}
 
 	cancel()

@@ -12,15 +12,26 @@ import (
 	"github.com/rulesgate/rulesgate/compat"
 )
 
+// newTestVerifier returns a verifier of up's tokens for issuer, on a clock
+// the test moves by changing *now.
+func newTestVerifier(t *testing.T, up *fakeIssuer, issuer string) (*Verifier, *time.Time) {
+	t.Helper()
+	u, err := url.Parse(up.URL + "/.well-known/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := NewVerifier(http.DefaultClient, u, issuer, discardLogger(), nil)
+	now := time.Now()
+	v.now = func() time.Time { return now }
+	return v, &now
+}
+
 // TestVerifier_UnknownKidRefetch: when the upstream rotates its key, the
 // first token with the new kid makes the verifier fetch the JWKS again; a
 // flood of unknown kids costs at most one fetch per jwksMinRefetch.
 func TestVerifier_UnknownKidRefetch(t *testing.T) {
 	up := newFakeIssuer(t, "/oauth/token")
-	u, _ := url.Parse(up.URL + "/.well-known/jwks.json")
-	v := NewVerifier(http.DefaultClient, u, up.URL+"/", discardLogger(), nil)
-	now := time.Now()
-	v.now = func() time.Time { return now }
+	v, now := newTestVerifier(t, up, up.URL+"/")
 	ctx := t.Context()
 
 	if _, _, err := v.Verify(ctx, up.sign(t, up.nextClaims())); err != nil {
@@ -34,7 +45,7 @@ func TestVerifier_UnknownKidRefetch(t *testing.T) {
 	// without a fetch.
 	rotated := testKey(t, "upstream-2")
 	up.set(func(f *fakeIssuer) { f.key = rotated })
-	now = now.Add(jwksMinRefetch / 2)
+	*now = now.Add(jwksMinRefetch / 2)
 	for range 5 {
 		if _, _, err := v.Verify(ctx, up.sign(t, up.nextClaims())); err == nil {
 			t.Fatal("a token with an unknown kid verified without a fetch")
@@ -44,7 +55,7 @@ func TestVerifier_UnknownKidRefetch(t *testing.T) {
 		t.Errorf("JWKS fetches within the refetch interval: got %d, want 1", got)
 	}
 
-	now = now.Add(jwksMinRefetch)
+	*now = now.Add(jwksMinRefetch)
 	if _, _, err := v.Verify(ctx, up.sign(t, up.nextClaims())); err != nil {
 		t.Fatalf("token with the rotated key: %v", err)
 	}
@@ -57,10 +68,7 @@ func TestVerifier_UnknownKidRefetch(t *testing.T) {
 // again, so that a key the upstream withdrew stops verifying.
 func TestVerifier_RefreshesOldJWKS(t *testing.T) {
 	up := newFakeIssuer(t, "/oauth/token")
-	u, _ := url.Parse(up.URL + "/.well-known/jwks.json")
-	v := NewVerifier(http.DefaultClient, u, "", discardLogger(), nil)
-	now := time.Now()
-	v.now = func() time.Time { return now }
+	v, now := newTestVerifier(t, up, "")
 
 	token := up.sign(t, up.nextClaims())
 	if _, _, err := v.Verify(t.Context(), token); err != nil {
@@ -68,7 +76,7 @@ func TestVerifier_RefreshesOldJWKS(t *testing.T) {
 	}
 	other := testKey(t, "other")
 	up.set(func(f *fakeIssuer) { f.jwks = []jose.JSONWebKey{other.Public()} })
-	now = now.Add(jwksMaxAge + time.Minute)
+	*now = now.Add(jwksMaxAge + time.Minute)
 	if _, _, err := v.Verify(t.Context(), token); err == nil {
 		t.Errorf("a withdrawn key still verifies after jwksMaxAge")
 	}
@@ -79,10 +87,7 @@ func TestVerifier_RefreshesOldJWKS(t *testing.T) {
 // for ever.
 func TestVerifier_FailingJWKS(t *testing.T) {
 	up := newFakeIssuer(t, "/oauth/token")
-	u, _ := url.Parse(up.URL + "/.well-known/jwks.json")
-	v := NewVerifier(http.DefaultClient, u, "", discardLogger(), nil)
-	now := time.Now()
-	v.now = func() time.Time { return now }
+	v, now := newTestVerifier(t, up, "")
 	claims := up.nextClaims()
 	claims["exp"] = now.Add(72 * time.Hour).Unix()
 	token := up.sign(t, claims)
@@ -98,7 +103,7 @@ func TestVerifier_FailingJWKS(t *testing.T) {
 	}
 
 	up.jwksDown.Store(false)
-	now = now.Add(jwksMinRefetch)
+	*now = now.Add(jwksMinRefetch)
 	if _, _, err := v.Verify(t.Context(), token); err != nil {
 		t.Fatalf("after the JWKS came back: %v", err)
 	}
@@ -106,11 +111,11 @@ func TestVerifier_FailingJWKS(t *testing.T) {
 	// The JWKS fails again once the keys are due for a refresh: the keys
 	// held still verify, until they are too old.
 	up.jwksDown.Store(true)
-	now = now.Add(jwksMaxAge + time.Minute)
+	*now = now.Add(jwksMaxAge + time.Minute)
 	if _, _, err := v.Verify(t.Context(), token); err != nil {
 		t.Errorf("stale keys during an outage: %v", err)
 	}
-	now = now.Add(jwksMaxStale)
+	*now = now.Add(jwksMaxStale)
 	if _, _, err := v.Verify(t.Context(), token); err == nil {
 		t.Errorf("keys older than jwksMaxStale still verify")
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/rulesgate/rulesgate/compat"
 )
@@ -64,5 +63,3 @@ func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, treq *tokenReques
 	g.record(treq, e.outcome, nil, nil, attrs...)
 	writeOAuthError(w, e.status, e.code, e.description)
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

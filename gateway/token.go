@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"strconv"
 	"strings"
 
 	"github.com/go-jose/go-jose/v4"
@@ -186,7 +187,7 @@ func readBody(resp *http.Response) ([]byte, error) {
 func setBody(resp *http.Response, body []byte) {
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	resp.ContentLength = int64(len(body))
-	resp.Header.Set("Content-Length", itoa(len(body)))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
 }
 
 // reissue verifies an upstream token, runs the extensions on it and signs
