@@ -63,3 +63,26 @@ func benchTransaction() *Transaction {
 				"audience": "https://api.example.com", "scope": "read:claims"}},
 	}
 }
+
+// BenchmarkPipeline_FiveRulesParallel is the same run from 16 goroutines
+// per core, as a loaded gateway calls it: states must be reused, not built.
+func BenchmarkPipeline_FiveRulesParallel(b *testing.B) {
+	p := NewPipeline(Config{
+		Rules:         benchRules(b, ".."),
+		Configuration: map[string]any{"CLAIM_NAMESPACE": "https://example.com/", "ENVIRONMENT": "prod"},
+		Clients:       map[string]Client{"m2m": {Name: "Billing", Metadata: map[string]string{"tenant": "acme"}}},
+		NarrowScopes:  true,
+	})
+	tx := benchTransaction()
+
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := p.Run(context.Background(), tx); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

@@ -65,6 +65,7 @@ type Gateway struct {
 	discovery   []byte
 	jwks        []byte
 	tokenProxy  *httputil.ReverseProxy
+	buffers     *bufferPool
 	passThrough *httputil.ReverseProxy
 	handler     http.Handler
 }
@@ -120,6 +121,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if g.jwks, err = encodeJSON(g.keys.PublicJWKS()); err != nil {
 		return nil, fmt.Errorf("new gateway: encode JWKS: %w", err)
 	}
+	g.buffers = newBufferPool()
 	g.tokenProxy = g.newTokenProxy()
 	g.passThrough = g.newPassThrough()
 	g.handler = g.routes()
@@ -162,7 +164,8 @@ func (g *Gateway) newPassThrough() *httputil.ReverseProxy {
 			pr.SetURL(origin)
 			pr.SetXForwarded()
 		},
-		Transport: g.client.Transport,
+		Transport:  g.client.Transport,
+		BufferPool: g.buffers,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			e := upstreamFailure(err)
 			g.logger.Warn("pass-through failed", slog.String(keyPath, r.URL.Path), slog.String(keyCause, err.Error()))

@@ -74,6 +74,7 @@ func (g *Gateway) newTokenProxy() *httputil.ReverseProxy {
 			pr.Out.Header.Del("Accept-Encoding")
 		},
 		Transport:      g.client.Transport,
+		BufferPool:     g.buffers,
 		ModifyResponse: g.rewriteTokenAnswer,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			g.fail(w, r, tokenRequestOf(r), upstreamFailure(err))
