@@ -27,8 +27,23 @@ func (d *Denial) Error() string {
 // errorKinds are the Auth0 error constructors extensions can call, with
 // the answer each one gives.
 var errorKinds = map[string]Denial{
-	// Auth0 does: new UnauthorizedError(msg) gives error=unauthorized.
+	// Auth0 does: a rule's new UnauthorizedError(msg) gives
+	// error=unauthorized.
 	"UnauthorizedError": {Status: http.StatusForbidden, Code: "unauthorized"},
+	// Auth0 does: a client-credentials-exchange hook's errors give
+	// invalid_scope, invalid_request and server_error.
+	"InvalidScopeError":   {Status: http.StatusBadRequest, Code: "invalid_scope"},
+	"InvalidRequestError": {Status: http.StatusBadRequest, Code: "invalid_request"},
+	"ServerError":         {Status: http.StatusInternalServerError, Code: "server_error"},
+}
+
+// denyCodes are the codes an action may pass to api.access.deny, with the
+// status of the answer. Auth0 does: one of invalid_scope, invalid_request,
+// server_error.
+var denyCodes = map[string]int{
+	"invalid_scope":   http.StatusBadRequest,
+	"invalid_request": http.StatusBadRequest,
+	"server_error":    http.StatusInternalServerError,
 }
 
 // installErrors defines each constructor as a global: Name(message) returns

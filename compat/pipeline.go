@@ -12,9 +12,24 @@ type Config struct {
 	// Rules run in order, in Auth0's Rules shape. None means the token is
 	// only narrowed and guarded.
 	Rules []*rules.Program
-	// Configuration is handed to rules as the configuration global. Nil is
-	// an empty table.
+	// Hooks run in order after the rules, in Auth0's client-credentials-
+	// exchange hook shape.
+	Hooks []*rules.Program
+	// Actions run in order after the hooks, in Auth0's credentials-exchange
+	// action shape.
+	Actions []*rules.Program
+	// ShadowActions are a second action set, run by Shadow on the same
+	// transaction in place of the whole pipeline, to compare with it.
+	ShadowActions []*rules.Program
+	// Configuration is handed to rules as the configuration global, to
+	// hooks as context.webtask.secrets and to actions as event.secrets.
+	// Nil is an empty table.
 	Configuration map[string]any
+	// Tenant names the tenant, for hooks' client.tenant and actions'
+	// event.tenant.id.
+	Tenant string
+	// Cache backs the actions' api.cache; nil means a MemoryCache.
+	Cache Cache
 	// Clients gives a client's name and metadata by client id. A client not
 	// in it has an empty name and no metadata.
 	Clients map[string]Client
@@ -32,6 +47,7 @@ type Config struct {
 type Pipeline struct {
 	cfg    Config
 	engine *rules.Engine
+	cache  Cache
 }
 
 // NewPipeline returns a pipeline for cfg.
@@ -49,30 +65,60 @@ func NewPipeline(cfg Config) *Pipeline {
 			s.SetGlobal("configuration", s.Frozen(configuration(cfg.Configuration)))
 		},
 	})
-	return &Pipeline{cfg: cfg, engine: engine}
+	cache := cfg.Cache
+	if cache == nil {
+		cache = NewMemoryCache()
+	}
+	return &Pipeline{cfg: cfg, engine: engine, cache: cache}
 }
 
-// Run runs the extensions on tx. It returns a *Denial when an extension
-// refused the token, an error for any other failure (a Lua error, the
-// deadline of ctx, a rule that never called back), or the guarded result.
+// Run runs the extensions on tx: rules, then hooks, then actions, all on
+// one Lua state under the deadline of ctx. It returns a *Denial when an
+// extension refused the token, an error for any other failure (a Lua
+// error, the deadline, a rule that never called back), or the guarded
+// result.
 func (p *Pipeline) Run(ctx context.Context, tx *Transaction) (*Result, error) {
-	scopes := tx.GrantedScopes
-	if p.cfg.NarrowScopes && len(tx.RequestedScopes) > 0 {
-		scopes = intersect(tx.RequestedScopes, tx.GrantedScopes)
-	}
-	var claims map[string]any
+	res, _, err := p.run(ctx, tx, p.cfg.Rules, p.cfg.Hooks, p.cfg.Actions)
+	return res, err
+}
 
-	if len(p.cfg.Rules) > 0 {
+// run runs the given extensions from the transaction's starting scopes,
+// and also returns the actions' record, for Shadow.
+func (p *Pipeline) run(ctx context.Context, tx *Transaction, ruleSet, hooks, actions []*rules.Program) (*Result, *actionRun, error) {
+	run := &actionRun{scopes: p.startScopes(tx)}
+	if len(ruleSet)+len(hooks)+len(actions) > 0 {
 		err := p.engine.Run(ctx, func(s *rules.State) error {
 			var err error
-			scopes, claims, err = p.runRules(s, tx, scopes)
-			return err
+			if len(ruleSet) > 0 {
+				if run.scopes, run.claims, err = p.runRules(s, tx, run.scopes); err != nil {
+					return err
+				}
+			}
+			if len(hooks) > 0 {
+				if run.scopes, run.claims, err = p.runHooks(s, tx, run.scopes, run.claims); err != nil {
+					return err
+				}
+			}
+			if len(actions) > 0 {
+				return p.runActions(s, tx, actions, run)
+			}
+			return nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, run, err
 		}
 	}
-	return guard(tx.GrantedScopes, scopes, claims)
+	res, err := guard(tx.GrantedScopes, run.scopes, run.claims)
+	return res, run, err
+}
+
+// startScopes is where a token's scopes start: everything granted, or
+// requested ∩ granted when narrowing is on and the request names scopes.
+func (p *Pipeline) startScopes(tx *Transaction) []string {
+	if p.cfg.NarrowScopes && len(tx.RequestedScopes) > 0 {
+		return intersect(tx.RequestedScopes, tx.GrantedScopes)
+	}
+	return tx.GrantedScopes
 }
 
 // client returns what is known of the transaction's client.

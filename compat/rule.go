@@ -132,10 +132,20 @@ func readAccessToken(s *rules.State, context *lua.LTable) ([]string, map[string]
 	if !ok {
 		return nil, nil, errors.New("read context.accessToken: not a table")
 	}
+	scopes, claims, err := readToken(s, token)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read context.accessToken: %w", err)
+	}
+	return scopes, claims, nil
+}
 
+// readToken reads an access token table as rules and hooks leave it: its
+// scope (an array, or a space-separated string) and every other key as a
+// custom claim.
+func readToken(s *rules.State, token *lua.LTable) ([]string, map[string]any, error) {
 	scopes, err := rules.Strings(token.RawGetString("scope"))
 	if err != nil {
-		return nil, nil, fmt.Errorf("read context.accessToken.scope: %w", err)
+		return nil, nil, fmt.Errorf("read scope: %w", err)
 	}
 
 	claims := map[string]any{}
@@ -145,7 +155,7 @@ func readAccessToken(s *rules.State, context *lua.LTable) ([]string, map[string]
 			return
 		}
 		if !isString {
-			err = fmt.Errorf("read context.accessToken: a key of type %s", k.Type())
+			err = fmt.Errorf("a key of type %s", k.Type())
 			return
 		}
 		claims[string(name)], err = s.ToGo(v)

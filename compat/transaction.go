@@ -16,6 +16,9 @@ type Transaction struct {
 	GrantedScopes []string
 	// Request describes the HTTP request, without client secrets.
 	Request Request
+	// CorrelationID identifies the request across logs, as the request id
+	// the gateway logs; actions see it as event.transaction.correlation_id.
+	CorrelationID string
 }
 
 // Request is the part of the client's HTTP request extensions may read.
@@ -26,6 +29,8 @@ type Request struct {
 	Hostname string
 	// UserAgent is the client's User-Agent header.
 	UserAgent string
+	// Language is the client's preferred language, from Accept-Language.
+	Language string
 	// Query holds the URL query parameters.
 	Query map[string]any
 	// Body holds the body parameters, without client_secret and

@@ -57,6 +57,9 @@ func (s *State) Lua() *lua.LState { return s.l }
 // shape's error constructors or its persistent table. Only Setup calls it.
 func (s *State) SetGlobal(name string, v lua.LValue) { s.base.RawSetString(name, v) }
 
+// Global returns a global installed with SetGlobal, or nil.
+func (s *State) Global(name string) lua.LValue { return s.base.RawGetString(name) }
+
 // NewEnv returns a fresh global environment for one run. Writes to globals
 // land in it and vanish with it; reads fall through to the sandbox's globals.
 func (s *State) NewEnv() *lua.LTable {
