@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -25,6 +26,7 @@ import (
 type serveOptions struct {
 	listen, upstream, publicURL, issuer string
 	rulesDir, hooksDir, actionsDir      string
+	shadowActionsDir                    string
 	configuration, clients, signingKey  string
 	redis, adminListen                  string
 	narrowScopes                        bool
@@ -40,6 +42,7 @@ func serveFlags(o *serveOptions) *flag.FlagSet {
 	fs.StringVar(&o.rulesDir, "rules", "", "directory of Lua rules, run in file-name order")
 	fs.StringVar(&o.hooksDir, "hooks", "", "directory of Lua client-credentials-exchange hooks")
 	fs.StringVar(&o.actionsDir, "actions", "", "directory of Lua credentials-exchange actions")
+	fs.StringVar(&o.shadowActionsDir, "shadow-actions", "", "directory of Lua actions run beside the live pipeline, whose differences are logged and counted")
 	fs.StringVar(&o.configuration, "configuration", "", "JSON object handed to rules as configuration")
 	fs.StringVar(&o.clients, "clients", "", `JSON object: client_id -> {"name": ..., "metadata": {...}}`)
 	fs.StringVar(&o.signingKey, "signing-key", "", "private key(s): PEM (RSA, EC P-256, Ed25519) or a JWK set (default a new key each start)")
@@ -61,11 +64,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
-	var progs []*rules.Program
-	if o.rulesDir != "" {
-		if progs, err = rules.LoadFS(os.DirFS(o.rulesDir), ".", nil); err != nil {
-			return err
-		}
+	ext, err := loadExtensions(&o)
+	if err != nil {
+		return err
 	}
 	var configuration map[string]any
 	var clients map[string]compat.Client
@@ -80,10 +81,12 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	pipeline := compat.NewPipeline(compat.Config{
-		Rules: progs, Configuration: configuration, Clients: clients,
+		Rules: ext.rules, Hooks: ext.hooks, Actions: ext.actions, ShadowActions: ext.shadow,
+		Configuration: configuration, Clients: clients, Tenant: tenantOf(upstream),
 		NarrowScopes: o.narrowScopes, Logger: logger,
 	})
-	logger.Info("extensions loaded", "rules", len(progs))
+	logger.Info("extensions loaded", "rules", len(ext.rules), "hooks", len(ext.hooks),
+		"actions", len(ext.actions), "shadow_actions", len(ext.shadow))
 
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -100,6 +103,47 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	return serveGateway(ctx, gw, ln, o.adminListen, logger)
 }
 
+// extensions are the Lua programs of each shape, each set in file-name
+// order.
+type extensions struct {
+	rules, hooks, actions, shadow []*rules.Program
+}
+
+// loadExtensions compiles the directories the flags name; an unset flag is
+// an empty set.
+func loadExtensions(o *serveOptions) (extensions, error) {
+	var ext extensions
+	for _, set := range []struct {
+		flag, dir string
+		progs     *[]*rules.Program
+	}{
+		{"--rules", o.rulesDir, &ext.rules},
+		{"--hooks", o.hooksDir, &ext.hooks},
+		{"--actions", o.actionsDir, &ext.actions},
+		{"--shadow-actions", o.shadowActionsDir, &ext.shadow},
+	} {
+		if set.dir == "" {
+			continue
+		}
+		progs, err := rules.LoadFS(os.DirFS(set.dir), ".", nil)
+		if err != nil {
+			return ext, fmt.Errorf("load %s: %w", set.flag, err)
+		}
+		*set.progs = progs
+	}
+	return ext, nil
+}
+
+// tenantOf names the tenant for hooks and actions: the first label of an
+// Auth0 host (TENANT.auth0.com, TENANT.eu.auth0.com), else the whole host.
+func tenantOf(upstream *url.URL) string {
+	host := upstream.Hostname()
+	if name, _, ok := strings.Cut(host, "."); ok && strings.HasSuffix(host, ".auth0.com") {
+		return name
+	}
+	return host
+}
+
 // check validates the options that need more than their type, and returns
 // the upstream URL.
 func (o *serveOptions) check() (*url.URL, error) {
@@ -113,10 +157,8 @@ func (o *serveOptions) check() (*url.URL, error) {
 	if o.ruleTimeout <= 0 {
 		return nil, usageErrorf("--rule-timeout must be positive")
 	}
-	for name, v := range map[string]string{"--hooks": o.hooksDir, "--actions": o.actionsDir, "--redis": o.redis} {
-		if v != "" {
-			return nil, usageErrorf("%s is not available in this version of rulesgate yet", name)
-		}
+	if o.redis != "" {
+		return nil, usageErrorf("--redis is not available in this version of rulesgate yet")
 	}
 	return u, nil
 }

@@ -20,10 +20,13 @@ import (
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // ruleCase is one golden case under testdata/cases: the rules (the case's
-// own .lua files, or those of rules_dir), the client's request, the claims
+// own .lua files, or those of rules_dir), hooks and actions (hooks_dir,
+// actions_dir: directories of the case), the client's request, the claims
 // of the upstream token, and what the client must get back.
 type ruleCase struct {
 	RulesDir       string                   `json:"rules_dir"`
+	HooksDir       string                   `json:"hooks_dir"`
+	ActionsDir     string                   `json:"actions_dir"`
 	Clients        map[string]compat.Client `json:"clients"`
 	Configuration  map[string]any           `json:"configuration"`
 	NarrowOff      bool                     `json:"narrow_scopes_off"`
@@ -73,15 +76,20 @@ func runCase(t *testing.T, dir string) {
 	if c.RulesDir != "" {
 		rulesDir = filepath.Join(dir, c.RulesDir)
 	}
-	progs, err := rules.LoadFS(os.DirFS(rulesDir), ".", nil)
-	if err != nil {
-		t.Fatal(err)
+	progs := loadCaseDir(t, rulesDir)
+	var hooks, actions []*rules.Program
+	if c.HooksDir != "" {
+		hooks = loadCaseDir(t, filepath.Join(dir, c.HooksDir))
+	}
+	if c.ActionsDir != "" {
+		actions = loadCaseDir(t, filepath.Join(dir, c.ActionsDir))
 	}
 
 	up := newFakeIssuer(t, c.TokenPath)
 	up.set(func(f *fakeIssuer) { f.claims = c.UpstreamClaims })
 	gw := newTestGateway(t, up.URL, compat.Config{
-		Rules: progs, Clients: c.Clients, Configuration: c.Configuration, NarrowScopes: !c.NarrowOff,
+		Rules: progs, Hooks: hooks, Actions: actions, Tenant: "acme",
+		Clients: c.Clients, Configuration: c.Configuration, NarrowScopes: !c.NarrowOff,
 	})
 
 	resp := sendCaseRequest(t, gw.URL+c.TokenPath, &c)
@@ -128,6 +136,16 @@ func runCase(t *testing.T, dir string) {
 		want, _ := json.MarshalIndent(c.Want.Claims, "", "  ")
 		t.Errorf("claims:\ngot  %s\nwant %s", got, want)
 	}
+}
+
+// loadCaseDir compiles the .lua files of one directory of a case.
+func loadCaseDir(t *testing.T, dir string) []*rules.Program {
+	t.Helper()
+	progs, err := rules.LoadFS(os.DirFS(dir), ".", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return progs
 }
 
 func sendCaseRequest(t *testing.T, endpoint string, c *ruleCase) *http.Response {

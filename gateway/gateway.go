@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -66,6 +67,8 @@ type Gateway struct {
 	jwks        []byte
 	tokenProxy  *httputil.ReverseProxy
 	buffers     *bufferPool
+	shadowSlots chan struct{}  // one token per shadow run in flight
+	shadowRuns  sync.WaitGroup // the shadow runs in flight, for tests
 	passThrough *httputil.ReverseProxy
 	handler     http.Handler
 }
@@ -122,6 +125,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("new gateway: encode JWKS: %w", err)
 	}
 	g.buffers = newBufferPool()
+	g.shadowSlots = make(chan struct{}, maxShadowRuns)
 	g.tokenProxy = g.newTokenProxy()
 	g.passThrough = g.newPassThrough()
 	g.handler = g.routes()

@@ -19,6 +19,7 @@ const (
 	keyStatus       = "status"
 	keyCause        = "cause"
 	keyPath         = "path"
+	keyRequestID    = "request_id"
 )
 
 // record counts and logs the end of a token request. It never logs a
@@ -34,7 +35,8 @@ func (g *Gateway) record(treq *tokenRequest, outcome string, granted []string, r
 
 	attrs = append(attrs, slog.String(keyOutcome, outcome))
 	if treq != nil {
-		attrs = append(attrs, slog.String(keyClientID, treq.clientID), slog.String(keyAudience, treq.audience))
+		attrs = append(attrs, slog.String(keyRequestID, treq.requestID),
+			slog.String(keyClientID, treq.clientID), slog.String(keyAudience, treq.audience))
 	}
 	if res != nil {
 		attrs = append(attrs, slog.Any(keyScopesBefore, granted), slog.Any(keyScopesAfter, res.Scopes))

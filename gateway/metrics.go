@@ -8,6 +8,8 @@ type metrics struct {
 	scopesDropped prometheus.Counter
 	claimsDropped prometheus.Counter
 	jwksFetches   *prometheus.CounterVec
+	shadowRuns    *prometheus.CounterVec
+	shadowDiffs   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -28,8 +30,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "rulesgate_upstream_jwks_fetches_total",
 			Help: "Fetches of the upstream JWKS by result: ok, error.",
 		}, []string{"result"}),
+		shadowRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rulesgate_shadow_runs_total",
+			Help: "Shadow action runs by result: match, mismatch, error, skipped (too many in flight).",
+		}, []string{"result"}),
+		shadowDiffs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rulesgate_shadow_mismatches_total",
+			Help: "Differences between shadow and live outcomes, by the shadow action that wrote the field (none when no shadow action did) and field: scopes, claim, deny.",
+		}, []string{"action", "field"}),
 	}
-	reg.MustRegister(m.requests, m.scopesDropped, m.claimsDropped, m.jwksFetches)
+	reg.MustRegister(m.requests, m.scopesDropped, m.claimsDropped, m.jwksFetches, m.shadowRuns, m.shadowDiffs)
 	// Every outcome is shown from the start, at zero.
 	for _, o := range []string{outcomeIssued, outcomeOpaque, outcomeDenied, outcomeBadRequest,
 		outcomeUpstream, outcomeVerification, outcomeRuleError, outcomeTimeout} {

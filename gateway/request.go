@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,8 @@ type tokenRequest struct {
 	ip        string
 	host      string
 	userAgent string
+	language  string // the first language of Accept-Language
+	requestID string // from X-Request-Id, or made up
 }
 
 // parseTokenRequest reads the parameters of a token request body, form
@@ -52,6 +55,8 @@ func parseTokenRequest(r *http.Request, body []byte) (*tokenRequest, error) {
 		query:     map[string]any{},
 		host:      r.Host,
 		userAgent: r.UserAgent(),
+		language:  firstLanguage(r.Header.Get("Accept-Language")),
+		requestID: requestID(r.Header.Get("X-Request-Id")),
 	}
 	if user, _, ok := r.BasicAuth(); ok {
 		if tr.clientID, err = url.QueryUnescape(user); err != nil {
@@ -116,4 +121,25 @@ func parseParams(contentType string, body []byte) (map[string]any, error) {
 func str(v any) string {
 	s, _ := v.(string)
 	return s
+}
+
+// firstLanguage returns the first language tag of an Accept-Language
+// header (RFC 9110 §12.5.4), without its weight.
+func firstLanguage(h string) string {
+	tag, _, _ := strings.Cut(h, ",")
+	tag, _, _ = strings.Cut(tag, ";")
+	return strings.TrimSpace(tag)
+}
+
+// maxRequestID bounds a client's X-Request-Id.
+const maxRequestID = 128
+
+// requestID returns the client's X-Request-Id when it is short and
+// printable ASCII, else a new random one, so that a log line can be tied
+// to a request without letting a client write what it likes into the log.
+func requestID(h string) string {
+	if h != "" && len(h) <= maxRequestID && !strings.ContainsFunc(h, func(r rune) bool { return r <= ' ' || r > '~' }) {
+		return h
+	}
+	return rand.Text()
 }

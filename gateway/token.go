@@ -214,11 +214,13 @@ func (g *Gateway) reissue(ctx context.Context, treq *tokenRequest, raw string) (
 		RequestedScopes: treq.scopes,
 		GrantedScopes:   granted,
 		Request: compat.Request{IP: treq.ip, Hostname: treq.host, UserAgent: treq.userAgent,
-			Query: treq.query, Body: treq.body},
+			Language: treq.language, Query: treq.query, Body: treq.body},
+		CorrelationID: treq.requestID,
 	}
 	rctx, cancel := context.WithTimeout(ctx, g.ruleTimeout)
 	res, err := g.pipeline.Run(rctx, tx)
 	cancel()
+	g.shadow(tx, res, err)
 	if err != nil {
 		return "", nil, extensionFailure(err)
 	}

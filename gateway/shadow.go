@@ -1,0 +1,68 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/rulesgate/rulesgate/compat"
+)
+
+// maxShadowRuns bounds the shadow runs in flight: a shadow set must never
+// take the CPU the live traffic needs. Runs past it are skipped and counted.
+const maxShadowRuns = 64
+
+// Log keys of shadow reports.
+const (
+	keyField  = "field"
+	keyClaim  = "claim"
+	keyAction = "action"
+	keyLive   = "live"
+	keyShadow = "shadow"
+)
+
+// shadow runs the pipeline's shadow actions on tx in the background, after
+// the live run, and logs and counts every difference. It never changes the
+// answer; the transaction is only read.
+func (g *Gateway) shadow(tx *compat.Transaction, live *compat.Result, liveErr error) {
+	if !g.pipeline.HasShadow() {
+		return
+	}
+	select {
+	case g.shadowSlots <- struct{}{}:
+	default:
+		g.metrics.shadowRuns.WithLabelValues("skipped").Inc()
+		return
+	}
+	g.shadowRuns.Go(func() {
+		defer func() { <-g.shadowSlots }()
+		ctx, cancel := context.WithTimeout(context.Background(), g.ruleTimeout)
+		defer cancel()
+		diffs, err := g.pipeline.Shadow(ctx, tx, live, liveErr)
+		g.reportShadow(tx, diffs, err)
+	})
+}
+
+// reportShadow logs and counts the outcome of one shadow run.
+func (g *Gateway) reportShadow(tx *compat.Transaction, diffs []compat.Difference, err error) {
+	switch {
+	case err != nil:
+		g.metrics.shadowRuns.WithLabelValues("error").Inc()
+		g.logger.Warn("shadow run failed", slog.String(keyRequestID, tx.CorrelationID),
+			slog.String(keyClientID, tx.ClientID), slog.String(keyCause, err.Error()))
+		return
+	case len(diffs) == 0:
+		g.metrics.shadowRuns.WithLabelValues("match").Inc()
+		return
+	}
+	g.metrics.shadowRuns.WithLabelValues("mismatch").Inc()
+	for _, d := range diffs {
+		action := d.Action
+		if action == "" {
+			action = "none"
+		}
+		g.metrics.shadowDiffs.WithLabelValues(action, d.Field).Inc()
+		g.logger.Warn("shadow mismatch", slog.String(keyRequestID, tx.CorrelationID),
+			slog.String(keyClientID, tx.ClientID), slog.String(keyField, d.Field), slog.String(keyClaim, d.Claim),
+			slog.String(keyAction, action), slog.String(keyLive, d.Live), slog.String(keyShadow, d.Shadow))
+	}
+}
