@@ -22,9 +22,10 @@ import (
 )
 
 // TestRun_Serve runs `rulesgate serve` as an operator would: flags and
-// environment, a rules directory, clients, configuration and a PEM key,
-// in front of an Auth0-like issuer; a client gets a narrowed token signed
-// by that key, and the admin listener reports it.
+// environment, directories of rules, hooks, actions and shadow actions,
+// clients, configuration and a PEM key, in front of an Auth0-like issuer;
+// a client gets a narrowed token signed by that key, with what each shape
+// added, and the admin listener reports it and the shadow run.
 func TestRun_Serve(t *testing.T) {
 	is, err := devissuer.New(map[string]devissuer.Client{"billing": {Secret: "b1ll1ng-secret",
 		Grants: map[string][]string{"https://api.example.com": {"read:invoices", "write:invoices"}}}})
@@ -47,6 +48,13 @@ func TestRun_Serve(t *testing.T) {
   context.accessToken[configuration.NS .. "team"] = context.clientMetadata.team
   callback(nil, user, context)
 end`)
+	write("hooks/10-hook.lua", `return function(client, scope, audience, context, cb)
+  cb(nil, { scope = scope, [context.webtask.secrets.NS .. "hooked"] = client.name })
+end`)
+	write("actions/10-action.lua", `return { onExecuteCredentialsExchange = function(event, api)
+  api.accessToken.setCustomClaim(event.secrets.NS .. "acted", event.resource_server.identifier)
+end }`)
+	write("shadow/10-nothing.lua", `return { onExecuteCredentialsExchange = function(event, api) end }`)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, _ := x509.MarshalPKCS8PrivateKey(key)
 	keyFile := write("key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})))
@@ -61,7 +69,9 @@ end`)
 	ctx, cancel := contextWithCancel(t)
 	go func() {
 		done <- run(ctx, []string{"serve", "--listen", addr, "--admin-listen", admin,
-			"--rules", filepath.Join(dir, "rules"), "--clients", clients, "--configuration", configuration,
+			"--rules", filepath.Join(dir, "rules"), "--hooks", filepath.Join(dir, "hooks"),
+			"--actions", filepath.Join(dir, "actions"), "--shadow-actions", filepath.Join(dir, "shadow"),
+			"--clients", clients, "--configuration", configuration,
 			"--issuer", "https://tokens.example.com/"}, nil, &stderr)
 	}()
 	waitFor(t, &stderr, "gateway listening")
@@ -90,18 +100,32 @@ end`)
 	}
 	var claims map[string]any
 	json.Unmarshal(payload, &claims)
-	if claims["iss"] != "https://tokens.example.com/" || claims["https://example.com/team"] != "finance" {
+	if claims["iss"] != "https://tokens.example.com/" || claims["https://example.com/team"] != "finance" ||
+		claims["https://example.com/hooked"] != "Billing" || claims["https://example.com/acted"] != "https://api.example.com" {
 		t.Errorf("claims: got %v", claims)
 	}
 
-	metrics, err := http.Get("http://" + admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	// The shadow set adds none of the three claims: one mismatch, reported
+	// in the background.
+	var body []byte
+	for range 50 {
+		metrics, err := http.Get("http://" + admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(metrics.Body)
+		metrics.Body.Close()
+		if strings.Contains(string(body), `rulesgate_shadow_runs_total{result="mismatch"} 1`) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	body, _ := io.ReadAll(metrics.Body)
-	metrics.Body.Close()
-	if !strings.Contains(string(body), `rulesgate_token_requests_total{outcome="issued"} 1`) {
-		t.Errorf("admin metrics do not count the issued token")
+	for _, series := range []string{`rulesgate_token_requests_total{outcome="issued"} 1`,
+		`rulesgate_shadow_runs_total{result="mismatch"} 1`,
+		`rulesgate_shadow_mismatches_total{action="none",field="claim"} 3`} {
+		if !strings.Contains(string(body), series) {
+			t.Errorf("admin metrics lack %s", series)
+		}
 	}
 	for _, secret := range []string{"b1ll1ng-secret", answer["access_token"].(string)} {
 		if strings.Contains(stderr.String(), secret) {
