@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -19,7 +20,11 @@ const actionEntry = "onExecuteCredentialsExchange"
 // target scopes and claims as they stand, the denial if any, and which
 // action last wrote each, for shadow reports.
 type actionRun struct {
-	current  string // the action running
+	ctx      context.Context // the pipeline run's, for the cache
+	cache    Cache           // live and shadow runs have their own
+	current  string          // the action running
+	event    *lua.LTable     // the running action's event.transaction
+	l        *lua.LState
 	scopes   []string
 	claims   map[string]any
 	denial   *Denial
@@ -46,7 +51,7 @@ func (p *Pipeline) runActions(s *rules.State, tx *Transaction, actions []*rules.
 			return fmt.Errorf("run %s: the file returns a %s, not a table with %s(event, api)", prog.Name, mod.Type(), actionEntry)
 		}
 
-		run.current = prog.Name
+		run.current, run.l = prog.Name, s.Lua()
 		if err := s.Call(prog.Name, handler, p.newEvent(s, tx, run), api); err != nil {
 			return p.ruleError(prog.Name, err)
 		}
@@ -94,6 +99,7 @@ func (p *Pipeline) newEvent(s *rules.State, tx *Transaction, run *actionRun) *lu
 	transaction.RawSetString("protocol", lua.LString(protocol(tx.GrantType)))
 	transaction.RawSetString("requested_scopes", rules.ToLua(l, orEmpty(tx.RequestedScopes)))
 	transaction.RawSetString("target_scopes", rules.ToLua(l, run.scopes))
+	run.event = transaction
 
 	event := l.CreateTable(0, 7)
 	event.RawSetString("accessToken", token)
@@ -178,12 +184,18 @@ func (p *Pipeline) newAPI(s *rules.State, run *actionRun) *lua.LTable {
 	api.RawSetString("transaction", transaction)
 	api.RawSetString("accessToken", token)
 	api.RawSetString("access", access)
-	api.RawSetString("cache", p.newCacheAPI(s))
+	api.RawSetString("cache", p.newCacheAPI(s, run))
 	return api
 }
 
+// setScopes records new target scopes. Auth0 does: each target-scope
+// method updates event.transaction.target_scopes at once, for the running
+// action too.
 func (r *actionRun) setScopes(scopes []string) {
 	r.scopes, r.scopesBy = scopes, r.current
+	if r.event != nil {
+		r.event.RawSetString("target_scopes", rules.ToLua(r.l, scopes))
+	}
 }
 
 func (r *actionRun) setClaim(name string, v any) {
@@ -197,10 +209,10 @@ func (r *actionRun) setClaim(name string, v any) {
 	r.claims[name], r.claimBy[name] = v, r.current
 }
 
-// newCacheAPI builds api.cache over the pipeline's cache, with Auth0's
+// newCacheAPI builds api.cache over the run's cache, with Auth0's
 // shapes: get returns {value, expires_at} or nil; set and delete return a
 // CacheWriteResult, {type = "success"} or {type = "error", code = ...}.
-func (p *Pipeline) newCacheAPI(s *rules.State) *lua.LTable {
+func (p *Pipeline) newCacheAPI(s *rules.State, run *actionRun) *lua.LTable {
 	l := s.Lua()
 	cache := l.CreateTable(0, 3)
 	record := func(l *lua.LState, e CacheEntry) *lua.LTable {
@@ -225,7 +237,7 @@ func (p *Pipeline) newCacheAPI(s *rules.State) *lua.LTable {
 	}
 
 	cache.RawSetString("get", l.NewFunction(func(l *lua.LState) int {
-		e, ok, err := p.cache.Get(l.Context(), l.CheckString(1))
+		e, ok, err := run.cache.Get(run.ctx, l.CheckString(1))
 		if err != nil || !ok {
 			return 0 // Auth0 does: a miss, or a cache it cannot reach, is undefined
 		}
@@ -244,13 +256,13 @@ func (p *Pipeline) newCacheAPI(s *rules.State) *lua.LTable {
 			at = float64(lua.LVAsNumber(opts.RawGetString("expires_at")))
 		}
 		e := CacheEntry{Value: string(value), ExpiresAt: cacheExpiry(time.Now(), ttl, at)}
-		if err := p.cache.Set(l.Context(), key, e.Value, e.ExpiresAt); err != nil {
+		if err := run.cache.Set(run.ctx, key, e.Value, e.ExpiresAt); err != nil {
 			return result(l, err, nil)
 		}
 		return result(l, nil, record(l, e))
 	}))
 	cache.RawSetString("delete", l.NewFunction(func(l *lua.LState) int {
-		return result(l, p.cache.Delete(l.Context(), l.CheckString(1)), nil)
+		return result(l, run.cache.Delete(run.ctx, l.CheckString(1)), nil)
 	}))
 	return cache
 }

@@ -137,19 +137,27 @@ func checkEntry(key, value string) error {
 }
 
 // cacheExpiry returns when an entry set now with the action's options
-// expires: ttl in milliseconds, or expires_at in milliseconds since the
-// epoch, else the default; never later than the longest lifetime.
+// expires: ttl in milliseconds, expires_at in milliseconds since the epoch,
+// the earlier of the two when both are given (Auth0 does), else the
+// default; never later than the longest lifetime.
 func cacheExpiry(now time.Time, ttlMillis, expiresAtMillis float64) time.Time {
 	limit := now.Add(CacheMaxTTL)
-	at := now.Add(CacheDefaultTTL)
-	switch {
-	case ttlMillis > 0:
+	at := limit
+	if ttlMillis > 0 {
 		at = now.Add(time.Duration(min(ttlMillis, float64(CacheMaxTTL.Milliseconds()))) * time.Millisecond)
-	case expiresAtMillis > 0:
-		at = time.UnixMilli(int64(min(expiresAtMillis, float64(limit.UnixMilli()))))
 	}
-	if at.After(limit) {
-		at = limit
+	if expiresAtMillis > 0 {
+		at = minTime(at, time.UnixMilli(int64(min(expiresAtMillis, float64(limit.UnixMilli())))))
+	}
+	if ttlMillis <= 0 && expiresAtMillis <= 0 {
+		at = now.Add(CacheDefaultTTL)
 	}
 	return at
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }

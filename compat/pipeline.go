@@ -48,6 +48,9 @@ type Pipeline struct {
 	cfg    Config
 	engine *rules.Engine
 	cache  Cache
+	// shadowCache backs the shadow actions' api.cache, so that they never
+	// change what the live actions read.
+	shadowCache Cache
 }
 
 // NewPipeline returns a pipeline for cfg.
@@ -69,7 +72,7 @@ func NewPipeline(cfg Config) *Pipeline {
 	if cache == nil {
 		cache = NewMemoryCache()
 	}
-	return &Pipeline{cfg: cfg, engine: engine, cache: cache}
+	return &Pipeline{cfg: cfg, engine: engine, cache: cache, shadowCache: NewMemoryCache()}
 }
 
 // Run runs the extensions on tx: rules, then hooks, then actions, all on
@@ -78,14 +81,14 @@ func NewPipeline(cfg Config) *Pipeline {
 // error, the deadline, a rule that never called back), or the guarded
 // result.
 func (p *Pipeline) Run(ctx context.Context, tx *Transaction) (*Result, error) {
-	res, _, err := p.run(ctx, tx, p.cfg.Rules, p.cfg.Hooks, p.cfg.Actions)
+	res, _, err := p.run(ctx, tx, p.cfg.Rules, p.cfg.Hooks, p.cfg.Actions, p.cache)
 	return res, err
 }
 
 // run runs the given extensions from the transaction's starting scopes,
-// and also returns the actions' record, for Shadow.
-func (p *Pipeline) run(ctx context.Context, tx *Transaction, ruleSet, hooks, actions []*rules.Program) (*Result, *actionRun, error) {
-	run := &actionRun{scopes: p.startScopes(tx)}
+// the actions with cache, and also returns the actions' record, for Shadow.
+func (p *Pipeline) run(ctx context.Context, tx *Transaction, ruleSet, hooks, actions []*rules.Program, cache Cache) (*Result, *actionRun, error) {
+	run := &actionRun{ctx: ctx, cache: cache, scopes: p.startScopes(tx)}
 	if len(ruleSet)+len(hooks)+len(actions) > 0 {
 		err := p.engine.Run(ctx, func(s *rules.State) error {
 			var err error

@@ -29,7 +29,9 @@ func (p *Pipeline) HasShadow() bool { return len(p.cfg.ShadowActions) > 0 }
 // and compares the outcome with the live one: live and liveErr as Run
 // returned them. It returns the differences, none when the outcomes
 // match, or the error of a shadow run that failed other than by denying.
-// A live run that failed other than by denying is not compared.
+// A live run that failed other than by denying is not compared. Shadow
+// actions have a cache of their own: what they store never reaches the
+// live actions.
 //
 // This is how a team proves a migrated action set (rulesgate migrate
 // --format lua) before switching: on real traffic, without touching the
@@ -39,7 +41,7 @@ func (p *Pipeline) Shadow(ctx context.Context, tx *Transaction, live *Result, li
 	if liveErr != nil && !errors.As(liveErr, &liveDenial) {
 		return nil, nil
 	}
-	shadow, run, err := p.run(ctx, tx, nil, nil, p.cfg.ShadowActions)
+	shadow, run, err := p.run(ctx, tx, nil, nil, p.cfg.ShadowActions, p.shadowCache)
 	var shadowDenial *Denial
 	if err != nil && !errors.As(err, &shadowDenial) {
 		return nil, err
