@@ -246,5 +246,7 @@ func serveGateway(ctx context.Context, gw *gateway.Gateway, ln net.Listener, adm
 	if aln != nil {
 		g.Go(func() error { return gateway.Serve(ctx, aln, gw.AdminHandler()) })
 	}
-	return g.Wait()
+	err := g.Wait()
+	gw.Close() // the last shadow reports
+	return err
 }

@@ -41,7 +41,7 @@ func (p *Pipeline) runActions(s *rules.State, tx *Transaction, actions []*rules.
 	for _, prog := range actions {
 		mod, err := s.Function(prog, env)
 		if err != nil {
-			return p.ruleError(prog.Name, err)
+			return p.ruleError(prog.Name, err, nil)
 		}
 		handler := lua.LValue(lua.LNil)
 		if t, ok := mod.(*lua.LTable); ok {
@@ -53,7 +53,7 @@ func (p *Pipeline) runActions(s *rules.State, tx *Transaction, actions []*rules.
 
 		run.current, run.l = prog.Name, s.Lua()
 		if err := s.Call(prog.Name, handler, p.newEvent(s, tx, run), api); err != nil {
-			return p.ruleError(prog.Name, err)
+			return p.ruleError(prog.Name, err, nil)
 		}
 		if run.denial != nil {
 			return run.denial

@@ -149,7 +149,7 @@ func cacheExpiry(now time.Time, ttlMillis, expiresAtMillis float64) time.Time {
 	if expiresAtMillis > 0 {
 		at = minTime(at, time.UnixMilli(int64(min(expiresAtMillis, float64(limit.UnixMilli())))))
 	}
-	if ttlMillis <= 0 && expiresAtMillis <= 0 {
+	if !(ttlMillis > 0) && !(expiresAtMillis > 0) { // NaN included
 		at = now.Add(CacheDefaultTTL)
 	}
 	return at

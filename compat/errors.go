@@ -3,6 +3,7 @@ package compat
 import (
 	"fmt"
 	"net/http"
+	"slices"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -70,9 +71,18 @@ func installErrors(l *lua.LState, set func(string, lua.LValue)) {
 	}
 }
 
+// The constructors each shape may refuse a token with. Auth0 does: a rule
+// has UnauthorizedError only, any other error fails the request; a hook
+// has the three hook errors; an action refuses through api.access.deny
+// alone.
+var (
+	ruleErrors = []string{"UnauthorizedError"}
+	hookErrors = []string{"InvalidScopeError", "InvalidRequestError", "ServerError"}
+)
+
 // denial returns the Denial for an error value built by one of the
-// constructors, or nil for any other value.
-func denial(v lua.LValue, extension string) *Denial {
+// allowed constructors, or nil for any other value.
+func denial(v lua.LValue, extension string, allowed []string) *Denial {
 	t, ok := v.(*lua.LTable)
 	if !ok {
 		return nil
@@ -81,8 +91,9 @@ func denial(v lua.LValue, extension string) *Denial {
 	if !ok {
 		return nil
 	}
-	kind, ok := errorKinds[lua.LVAsString(meta.RawGetString("__name"))]
-	if !ok {
+	name := lua.LVAsString(meta.RawGetString("__name"))
+	kind, ok := errorKinds[name]
+	if !ok || !slices.Contains(allowed, name) {
 		return nil
 	}
 	kind.Description = lua.LVAsString(t.RawGetString("message"))

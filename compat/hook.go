@@ -37,7 +37,7 @@ func (p *Pipeline) runHooks(s *rules.State, tx *Transaction, scopes []string, cl
 	for _, prog := range p.cfg.Hooks {
 		fn, err := s.Function(prog, env)
 		if err != nil {
-			return nil, nil, p.ruleError(prog.Name, err)
+			return nil, nil, p.ruleError(prog.Name, err, hookErrors)
 		}
 		if fn.Type() != lua.LTFunction {
 			return nil, nil, fmt.Errorf("run %s: the file returns a %s, not function(client, scope, audience, context, cb)", prog.Name, fn.Type())
@@ -50,13 +50,13 @@ func (p *Pipeline) runHooks(s *rules.State, tx *Transaction, scopes []string, cl
 		}
 		*cb = hookCallback{}
 		if err := s.Call(prog.Name, fn, client, requested, lua.LString(tx.Audience), hookContext, cbFn); err != nil {
-			return nil, nil, p.ruleError(prog.Name, err)
+			return nil, nil, p.ruleError(prog.Name, err, hookErrors)
 		}
 		if !cb.called {
 			return nil, nil, fmt.Errorf("run %s: %w", prog.Name, ErrNoCallback)
 		}
 		if cb.err != lua.LNil {
-			if d := denial(cb.err, prog.Name); d != nil {
+			if d := denial(cb.err, prog.Name, hookErrors); d != nil {
 				return nil, nil, d
 			}
 			return nil, nil, fmt.Errorf("run %s: callback with error: %s", prog.Name, describe(cb.err))

@@ -48,6 +48,10 @@ type Pipeline struct {
 	cfg    Config
 	engine *rules.Engine
 	cache  Cache
+	// shadowEngine runs the shadow actions on states of their own: what
+	// a shadow file sets up at file level, or in global, never reaches a
+	// live run.
+	shadowEngine *rules.Engine
 	// shadowCache backs the shadow actions' api.cache, so that they never
 	// change what the live actions read.
 	shadowCache Cache
@@ -55,7 +59,21 @@ type Pipeline struct {
 
 // NewPipeline returns a pipeline for cfg.
 func NewPipeline(cfg Config) *Pipeline {
-	engine := rules.NewEngine(rules.Options{
+	cache := cfg.Cache
+	if cache == nil {
+		cache = NewMemoryCache()
+	}
+	p := &Pipeline{cfg: cfg, engine: newEngine(cfg), cache: cache}
+	if len(cfg.ShadowActions) > 0 {
+		p.shadowEngine, p.shadowCache = newEngine(cfg), NewMemoryCache()
+	}
+	return p
+}
+
+// newEngine returns an engine whose states carry the globals of Auth0's
+// shapes.
+func newEngine(cfg Config) *rules.Engine {
+	return rules.NewEngine(rules.Options{
 		Limits: cfg.Limits,
 		Logger: cfg.Logger,
 		Setup: func(s *rules.State) {
@@ -68,11 +86,6 @@ func NewPipeline(cfg Config) *Pipeline {
 			s.SetGlobal("configuration", s.Frozen(configuration(cfg.Configuration)))
 		},
 	})
-	cache := cfg.Cache
-	if cache == nil {
-		cache = NewMemoryCache()
-	}
-	return &Pipeline{cfg: cfg, engine: engine, cache: cache, shadowCache: NewMemoryCache()}
 }
 
 // Run runs the extensions on tx: rules, then hooks, then actions, all on
@@ -81,16 +94,17 @@ func NewPipeline(cfg Config) *Pipeline {
 // error, the deadline, a rule that never called back), or the guarded
 // result.
 func (p *Pipeline) Run(ctx context.Context, tx *Transaction) (*Result, error) {
-	res, _, err := p.run(ctx, tx, p.cfg.Rules, p.cfg.Hooks, p.cfg.Actions, p.cache)
+	res, _, err := p.run(ctx, p.engine, tx, p.cfg.Rules, p.cfg.Hooks, p.cfg.Actions, p.cache)
 	return res, err
 }
 
-// run runs the given extensions from the transaction's starting scopes,
-// the actions with cache, and also returns the actions' record, for Shadow.
-func (p *Pipeline) run(ctx context.Context, tx *Transaction, ruleSet, hooks, actions []*rules.Program, cache Cache) (*Result, *actionRun, error) {
+// run runs the given extensions on engine from the transaction's starting
+// scopes, the actions with cache, and also returns the actions' record,
+// for Shadow.
+func (p *Pipeline) run(ctx context.Context, engine *rules.Engine, tx *Transaction, ruleSet, hooks, actions []*rules.Program, cache Cache) (*Result, *actionRun, error) {
 	run := &actionRun{ctx: ctx, cache: cache, scopes: p.startScopes(tx)}
 	if len(ruleSet)+len(hooks)+len(actions) > 0 {
-		err := p.engine.Run(ctx, func(s *rules.State) error {
+		err := engine.Run(ctx, func(s *rules.State) error {
 			var err error
 			if len(ruleSet) > 0 {
 				if run.scopes, run.claims, err = p.runRules(s, tx, run.scopes); err != nil {

@@ -41,7 +41,7 @@ func (p *Pipeline) runRules(s *rules.State, tx *Transaction, scopes []string) ([
 	for _, prog := range p.cfg.Rules {
 		fn, err := s.Function(prog, env)
 		if err != nil {
-			return nil, nil, p.ruleError(prog.Name, err)
+			return nil, nil, p.ruleError(prog.Name, err, ruleErrors)
 		}
 		if fn.Type() != lua.LTFunction {
 			return nil, nil, fmt.Errorf("run %s: the file returns a %s, not function(user, context, callback)", prog.Name, fn.Type())
@@ -49,13 +49,13 @@ func (p *Pipeline) runRules(s *rules.State, tx *Transaction, scopes []string) ([
 
 		*cb = callback{}
 		if err := s.Call(prog.Name, fn, user, context, cbFn); err != nil {
-			return nil, nil, p.ruleError(prog.Name, err)
+			return nil, nil, p.ruleError(prog.Name, err, ruleErrors)
 		}
 		if !cb.called {
 			return nil, nil, fmt.Errorf("run %s: %w", prog.Name, ErrNoCallback)
 		}
 		if cb.err != lua.LNil {
-			if d := denial(cb.err, prog.Name); d != nil {
+			if d := denial(cb.err, prog.Name, ruleErrors); d != nil {
 				return nil, nil, d
 			}
 			return nil, nil, fmt.Errorf("run %s: callback with error: %s", prog.Name, describe(cb.err))
@@ -85,12 +85,12 @@ func describe(v lua.LValue) string {
 	return "a " + v.Type().String()
 }
 
-// ruleError turns a value raised with error() by an Auth0 constructor into
-// its denial, and leaves any other failure as it is.
-func (p *Pipeline) ruleError(name string, err error) error {
+// ruleError turns a value raised with error() by one of the allowed Auth0
+// constructors into its denial, and leaves any other failure as it is.
+func (p *Pipeline) ruleError(name string, err error, allowed []string) error {
 	var lerr *rules.Error
 	if errors.As(err, &lerr) {
-		if d := denial(lerr.Value, name); d != nil {
+		if d := denial(lerr.Value, name, allowed); d != nil {
 			return d
 		}
 	}

@@ -21,6 +21,10 @@ type Difference struct {
 	Live, Shadow string
 }
 
+// ErrNotCompared is Shadow's answer when the live run failed other than by
+// denying: there is no outcome to compare with.
+var ErrNotCompared = errors.New("shadow: the live run failed; nothing to compare")
+
 // HasShadow reports whether the pipeline has shadow actions to compare.
 func (p *Pipeline) HasShadow() bool { return len(p.cfg.ShadowActions) > 0 }
 
@@ -29,7 +33,8 @@ func (p *Pipeline) HasShadow() bool { return len(p.cfg.ShadowActions) > 0 }
 // and compares the outcome with the live one: live and liveErr as Run
 // returned them. It returns the differences, none when the outcomes
 // match, or the error of a shadow run that failed other than by denying.
-// A live run that failed other than by denying is not compared. Shadow
+// A live run that failed other than by denying is not compared:
+// ErrNotCompared. Shadow
 // actions have a cache of their own: what they store never reaches the
 // live actions.
 //
@@ -39,9 +44,9 @@ func (p *Pipeline) HasShadow() bool { return len(p.cfg.ShadowActions) > 0 }
 func (p *Pipeline) Shadow(ctx context.Context, tx *Transaction, live *Result, liveErr error) ([]Difference, error) {
 	var liveDenial *Denial
 	if liveErr != nil && !errors.As(liveErr, &liveDenial) {
-		return nil, nil
+		return nil, ErrNotCompared
 	}
-	shadow, run, err := p.run(ctx, tx, nil, nil, p.cfg.ShadowActions, p.shadowCache)
+	shadow, run, err := p.run(ctx, p.shadowEngine, tx, nil, nil, p.cfg.ShadowActions, p.shadowCache)
 	var shadowDenial *Denial
 	if err != nil && !errors.As(err, &shadowDenial) {
 		return nil, err
@@ -73,7 +78,13 @@ func compareDenials(live, shadow *Denial) []Difference {
 	if shadow != nil {
 		action = shadow.Extension
 	}
-	return []Difference{{Field: "deny", Action: action, Live: code(live), Shadow: code(shadow)}}
+	d := Difference{Field: "deny", Action: action, Live: code(live), Shadow: code(shadow)}
+	if live != nil && shadow != nil && live.Description != shadow.Description {
+		// The messages are the extensions' own and may name a client or a
+		// user: say that they differ, not what they say.
+		d.Live, d.Shadow = d.Live+" (message differs)", d.Shadow+" (message differs)"
+	}
+	return []Difference{d}
 }
 
 // compareResults compares two issued tokens: scopes as sets, claims by

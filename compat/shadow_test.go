@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -150,7 +151,8 @@ end`}, nil, nil,
 		{"denial with another message", false, nil,
 			[]string{`return function(user, context, callback) callback(UnauthorizedError("suspended")) end`}, nil, nil,
 			[]string{action(`api.access.deny("invalid_request", "blocked")`)},
-			[]Difference{{Field: "deny", Action: "10-shadow.lua", Live: "unauthorized", Shadow: "invalid_request"}}},
+			[]Difference{{Field: "deny", Action: "10-shadow.lua",
+				Live: "unauthorized (message differs)", Shadow: "invalid_request (message differs)"}}},
 		{"denial with another code", false, nil,
 			[]string{`return function(user, context, callback) callback(UnauthorizedError("m")) end`}, nil, nil,
 			[]string{action(`api.access.deny("invalid_scope", "m")`)},
@@ -213,8 +215,8 @@ api.accessToken.setCustomClaim("https://example.com/action", true)`)},
 
 func TestShadow_NotCompared(t *testing.T) {
 	// A live run that failed other than by denying has no outcome to
-	// compare: the shadow reports nothing, even a shadow set that would
-	// fail.
+	// compare: the shadow says so with ErrNotCompared, even for a shadow
+	// set that would fail, and reports no difference.
 	tests := []struct {
 		name    string
 		liveErr error
@@ -227,8 +229,8 @@ func TestShadow_NotCompared(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newShadowPipeline(t, Config{}, nil, action(`error("shadow ran")`))
 			diffs, err := p.Shadow(context.Background(), &Transaction{ClientID: "c1", GrantedScopes: granted}, nil, tt.liveErr)
-			if diffs != nil || err != nil {
-				t.Errorf("Shadow: got %v, %v, want nil, nil", diffs, err)
+			if diffs != nil || !errors.Is(err, ErrNotCompared) {
+				t.Errorf("Shadow: got %v, %v, want nil, ErrNotCompared", diffs, err)
 			}
 		})
 	}
@@ -237,10 +239,45 @@ func TestShadow_NotCompared(t *testing.T) {
 		p := newShadowPipeline(t, Config{}, []string{`return function(user, context, callback) error("boom") end`},
 			action(`error("shadow ran")`))
 		diffs, err := liveThenShadow(p, &Transaction{ClientID: "c1", GrantedScopes: granted})
-		if diffs != nil || err != nil {
-			t.Errorf("Shadow: got %v, %v, want nil, nil", diffs, err)
+		if diffs != nil || !errors.Is(err, ErrNotCompared) {
+			t.Errorf("Shadow: got %v, %v, want nil, ErrNotCompared", diffs, err)
 		}
 	})
+}
+
+// TestShadow_DoesNotTouchLiveGlobals: shadow actions run on Lua states of
+// their own. A migrated action that defines the same helper as the rule
+// it came from, or writes global, must not change a later live answer.
+func TestShadow_DoesNotTouchLiveGlobals(t *testing.T) {
+	p := newShadowPipeline(t, Config{Limits: rules.Limits{IdleStates: 1}},
+		[]string{`function allowed(s) return s ~= "write:a" end
+return function(user, context, callback)
+  local kept = {}
+  for _, s in ipairs(context.accessToken.scope) do
+    if allowed(s) then kept[#kept + 1] = s end
+  end
+  context.accessToken.scope = kept
+  if global.poison then context.accessToken["https://example.com/poison"] = global.poison end
+  callback(nil, user, context)
+end`},
+		`function allowed(s) return true end
+global.poison = "from the shadow"
+configuration = nil
+UnauthorizedError = nil
+return { onExecuteCredentialsExchange = function(event, api) end }`)
+	tx := &Transaction{ClientID: "c1", GrantedScopes: granted}
+	for i := range 3 {
+		res, err := p.Run(context.Background(), tx)
+		if err != nil {
+			t.Fatalf("live run %d: %v", i, err)
+		}
+		if slices.Contains(res.Scopes, "write:a") || len(res.Claims) != 0 {
+			t.Fatalf("live run %d after shadow runs: scopes %v, claims %v; the shadow set reached the live states", i, res.Scopes, res.Claims)
+		}
+		if _, err := p.Shadow(context.Background(), tx, res, nil); err != nil {
+			t.Fatalf("shadow run %d: %v", i, err)
+		}
+	}
 }
 
 func TestShadow_Errors(t *testing.T) {

@@ -16,8 +16,8 @@ type Transaction struct {
 	GrantedScopes []string
 	// Request describes the HTTP request, without client secrets.
 	Request Request
-	// CorrelationID identifies the request across logs, as the request id
-	// the gateway logs; actions see it as event.transaction.correlation_id.
+	// CorrelationID identifies the transaction for actions, as
+	// event.transaction.correlation_id; the gateway makes it up.
 	CorrelationID string
 }
 

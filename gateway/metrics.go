@@ -32,7 +32,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"result"}),
 		shadowRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rulesgate_shadow_runs_total",
-			Help: "Shadow action runs by result: match, mismatch, error, skipped (too many in flight).",
+			Help: "Shadow action runs by result: match, mismatch, error, not_compared (the live run failed), skipped (too many in flight).",
 		}, []string{"result"}),
 		shadowDiffs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rulesgate_shadow_mismatches_total",
@@ -44,6 +44,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, o := range []string{outcomeIssued, outcomeOpaque, outcomeDenied, outcomeBadRequest,
 		outcomeUpstream, outcomeVerification, outcomeRuleError, outcomeTimeout} {
 		m.requests.WithLabelValues(o)
+	}
+	for _, r := range []string{"match", "mismatch", "error", "not_compared", "skipped"} {
+		m.shadowRuns.WithLabelValues(r)
 	}
 	return m
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/rulesgate/rulesgate/compat"
@@ -21,9 +22,9 @@ const (
 )
 
 // shadow runs the pipeline's shadow actions on tx in the background, after
-// the live run, and logs and counts every difference. It never changes the
-// answer; the transaction is only read.
-func (g *Gateway) shadow(tx *compat.Transaction, live *compat.Result, liveErr error) {
+// the live run, and logs and counts every difference under the request's
+// id. It never changes the answer; the transaction is only read.
+func (g *Gateway) shadow(requestID string, tx *compat.Transaction, live *compat.Result, liveErr error) {
 	if !g.pipeline.HasShadow() {
 		return
 	}
@@ -38,16 +39,23 @@ func (g *Gateway) shadow(tx *compat.Transaction, live *compat.Result, liveErr er
 		ctx, cancel := context.WithTimeout(context.Background(), g.ruleTimeout)
 		defer cancel()
 		diffs, err := g.pipeline.Shadow(ctx, tx, live, liveErr)
-		g.reportShadow(tx, diffs, err)
+		g.reportShadow(requestID, tx, diffs, err)
 	})
 }
 
+// Close waits for the shadow runs in flight, each bounded by the rule
+// timeout, so that their reports are not lost at shutdown.
+func (g *Gateway) Close() { g.shadowRuns.Wait() }
+
 // reportShadow logs and counts the outcome of one shadow run.
-func (g *Gateway) reportShadow(tx *compat.Transaction, diffs []compat.Difference, err error) {
+func (g *Gateway) reportShadow(requestID string, tx *compat.Transaction, diffs []compat.Difference, err error) {
 	switch {
+	case errors.Is(err, compat.ErrNotCompared):
+		g.metrics.shadowRuns.WithLabelValues("not_compared").Inc()
+		return
 	case err != nil:
 		g.metrics.shadowRuns.WithLabelValues("error").Inc()
-		g.logger.Warn("shadow run failed", slog.String(keyRequestID, tx.CorrelationID),
+		g.logger.Warn("shadow run failed", slog.String(keyRequestID, requestID),
 			slog.String(keyClientID, tx.ClientID), slog.String(keyCause, err.Error()))
 		return
 	case len(diffs) == 0:
@@ -61,7 +69,7 @@ func (g *Gateway) reportShadow(tx *compat.Transaction, diffs []compat.Difference
 			action = "none"
 		}
 		g.metrics.shadowDiffs.WithLabelValues(action, d.Field).Inc()
-		g.logger.Warn("shadow mismatch", slog.String(keyRequestID, tx.CorrelationID),
+		g.logger.Warn("shadow mismatch", slog.String(keyRequestID, requestID),
 			slog.String(keyClientID, tx.ClientID), slog.String(keyField, d.Field), slog.String(keyClaim, d.Claim),
 			slog.String(keyAction, action), slog.String(keyLive, d.Live), slog.String(keyShadow, d.Shadow))
 	}

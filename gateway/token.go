@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -215,12 +216,14 @@ func (g *Gateway) reissue(ctx context.Context, treq *tokenRequest, raw string) (
 		GrantedScopes:   granted,
 		Request: compat.Request{IP: treq.ip, Hostname: treq.host, UserAgent: treq.userAgent,
 			Language: treq.language, Query: treq.query, Body: treq.body},
-		CorrelationID: treq.requestID,
+		// Auth0 does: the correlation id is the issuer's, not the client's,
+		// so that an action can trust it, as a cache key say.
+		CorrelationID: rand.Text(),
 	}
 	rctx, cancel := context.WithTimeout(ctx, g.ruleTimeout)
 	res, err := g.pipeline.Run(rctx, tx)
 	cancel()
-	g.shadow(tx, res, err)
+	g.shadow(treq.requestID, tx, res, err)
 	if err != nil {
 		return "", nil, extensionFailure(err)
 	}
