@@ -206,7 +206,14 @@ func (r *actionRun) setClaim(name string, v any) {
 		}
 		r.claimBy = map[string]string{}
 	}
-	r.claims[name], r.claimBy[name] = v, r.current
+	r.claimBy[name] = r.current
+	if v == nil {
+		// Auth0 does: an undefined claim value is left out of the token
+		// (JSON has no undefined); nil is Lua's.
+		delete(r.claims, name)
+		return
+	}
+	r.claims[name] = v
 }
 
 // newCacheAPI builds api.cache over the run's cache, with Auth0's

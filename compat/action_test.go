@@ -683,3 +683,20 @@ api.accessToken.setCustomClaim("https://example.com/last", last_client)`))
 		}
 	}
 }
+
+// TestAction_SetCustomClaimNil: Auth0 does: a claim set to undefined is
+// left out of the token, since JSON has no undefined. Lua's nil does the
+// same here, also for a claim a rule set before.
+func TestAction_SetCustomClaimNil(t *testing.T) {
+	p := newTestPipeline(t, Config{Actions: compileAs(t, "action",
+		action(`api.accessToken.setCustomClaim("https://example.com/a", nil)
+  api.accessToken.setCustomClaim("https://example.com/b", nil)`))},
+		rule(`context.accessToken["https://example.com/a"] = "from the rule"`))
+	res, err := p.Run(context.Background(), &Transaction{ClientID: "c1", GrantedScopes: granted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Claims) != 0 {
+		t.Errorf("claims: got %v, want none", res.Claims)
+	}
+}
