@@ -44,6 +44,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runDemo(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		err = runMigrate(args[1:], stdout, stderr)
+	case "rules":
+		err = runRules(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -68,17 +70,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // in upper case with - as _). The command line wins over the environment.
 // Asked for help, it writes the flags to help.
 func parseFlags(fs *flag.FlagSet, args []string, help io.Writer) error {
+	_, err := parseFlagsArgs(fs, args, help, 0)
+	return err
+}
+
+// parseFlagsArgs is parseFlags for a command that also takes up to
+// maxArgs arguments, before, between or after its flags.
+func parseFlagsArgs(fs *flag.FlagSet, args []string, help io.Writer, maxArgs int) ([]string, error) {
 	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(help, "Usage of rulesgate %s:\n", fs.Name())
-			printDefaults(help, fs)
-			return err
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintf(help, "Usage of rulesgate %s:\n", fs.Name())
+				printDefaults(help, fs)
+				return nil, err
+			}
+			return nil, usageErrorf("%v", err)
 		}
-		return usageErrorf("%v", err)
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	if fs.NArg() > 0 {
-		return usageErrorf("unexpected argument %q", fs.Arg(0))
+	if len(positional) > maxArgs {
+		return nil, usageErrorf("unexpected argument %q", positional[maxArgs])
 	}
 
 	given := map[string]bool{}
@@ -94,7 +111,7 @@ func parseFlags(fs *flag.FlagSet, args []string, help io.Writer) error {
 			err = usageErrorf("%s: %v", name, setErr)
 		}
 	})
-	return err
+	return positional, err
 }
 
 func envName(flagName string) string {

@@ -30,7 +30,7 @@ func TestRun_CommandLineErrors(t *testing.T) {
 		{"bad duration", []string{"serve", "--upstream", "http://x", "--rule-timeout", "soon"}, "invalid value"},
 		{"zero timeout", []string{"serve", "--upstream", "http://x", "--rule-timeout", "0s"}, "must be positive"},
 		{"stray argument", []string{"serve", "--upstream", "http://x", "extra"}, `unexpected argument "extra"`},
-		{"redis not yet", []string{"serve", "--upstream", "http://x", "--redis", "redis://localhost"}, "--redis is not available"},
+		{"redis URL", []string{"serve", "--upstream", "http://x", "--redis", "http://localhost:6379"}, "--redis"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

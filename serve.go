@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,7 +29,7 @@ type serveOptions struct {
 	rulesDir, hooksDir, actionsDir      string
 	shadowActionsDir                    string
 	configuration, clients, signingKey  string
-	redis, adminListen                  string
+	redis, adminListen, adminTokenFile  string
 	narrowScopes                        bool
 	ruleTimeout                         time.Duration
 }
@@ -49,7 +50,8 @@ func serveFlags(o *serveOptions) *flag.FlagSet {
 	fs.BoolVar(&o.narrowScopes, "narrow-scopes", true, "start each token's scope at requested ∩ granted when the request names scopes")
 	fs.DurationVar(&o.ruleTimeout, "rule-timeout", gateway.DefaultRuleTimeout, "limit for the whole extension pipeline of one request")
 	fs.StringVar(&o.redis, "redis", "", "Redis URL for the shared rule store and caches")
-	fs.StringVar(&o.adminListen, "admin-listen", "", "address of the admin listener: metrics, health (none by default)")
+	fs.StringVar(&o.adminListen, "admin-listen", "", "address of the admin listener: metrics, health, rule store API (none by default)")
+	fs.StringVar(&o.adminTokenFile, "admin-token-file", "", "file holding the bearer token of the admin API (without it the API refuses every call)")
 	return fs
 }
 
@@ -64,29 +66,29 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
-	ext, err := loadExtensions(&o)
+	local, err := compat.ReadSet(o.dirs())
 	if err != nil {
 		return err
 	}
-	var configuration map[string]any
-	var clients map[string]compat.Client
-	if err := readJSONFile(o.configuration, &configuration); err != nil {
-		return fmt.Errorf("read --configuration: %w", err)
+	base := compat.Config{Tenant: tenantOf(upstream), NarrowScopes: o.narrowScopes, Logger: logger}
+	build := buildPipeline(base, logger)
+	localPipeline, err := build(local)
+	if err != nil {
+		return err
 	}
-	if err := readJSONFile(o.clients, &clients); err != nil {
-		return fmt.Errorf("read --clients: %w", err)
+	st, closeStore, err := openStore(o.redis)
+	if err != nil {
+		return err
 	}
+	defer closeStore()
 	keys, err := loadKeys(o.signingKey, logger)
 	if err != nil {
 		return err
 	}
-	pipeline := compat.NewPipeline(compat.Config{
-		Rules: ext.rules, Hooks: ext.hooks, Actions: ext.actions, ShadowActions: ext.shadow,
-		Configuration: configuration, Clients: clients, Tenant: tenantOf(upstream),
-		NarrowScopes: o.narrowScopes, Logger: logger,
-	})
-	logger.Info("extensions loaded", "rules", len(ext.rules), "hooks", len(ext.hooks),
-		"actions", len(ext.actions), "shadow_actions", len(ext.shadow))
+	adminToken, err := readToken(o.adminTokenFile)
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -95,43 +97,117 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	defer ln.Close()
 	gw, err := newGateway(ctx, gateway.Config{
 		Upstream: upstream, PublicURL: publicURL(o.publicURL, ln), Issuer: o.issuer,
-		Pipeline: pipeline, Keys: keys, RuleTimeout: o.ruleTimeout, Logger: logger,
+		Keys: keys, RuleTimeout: o.ruleTimeout, Logger: logger,
+		Admin: &gateway.Admin{Store: st, Validate: validateSet, Token: adminToken},
 	})
 	if err != nil {
+		return err
+	}
+	if err := startRules(ctx, gw, st, o.redis != "", local, localPipeline, build); err != nil {
 		return err
 	}
 	return serveGateway(ctx, gw, ln, o.adminListen, logger)
 }
 
-// extensions are the Lua programs of each shape, each set in file-name
-// order.
-type extensions struct {
-	rules, hooks, actions, shadow []*rules.Program
+// readToken reads the admin bearer token from a file, "" for no file.
+func readToken(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read --admin-token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if len(token) < 16 {
+		return "", usageErrorf("--admin-token-file: the token must have at least 16 characters")
+	}
+	return token, nil
 }
 
-// loadExtensions compiles the directories the flags name; an unset flag is
-// an empty set.
-func loadExtensions(o *serveOptions) (extensions, error) {
-	var ext extensions
-	for _, set := range []struct {
-		flag, dir string
-		progs     *[]*rules.Program
-	}{
-		{"--rules", o.rulesDir, &ext.rules},
-		{"--hooks", o.hooksDir, &ext.hooks},
-		{"--actions", o.actionsDir, &ext.actions},
-		{"--shadow-actions", o.shadowActionsDir, &ext.shadow},
-	} {
-		if set.dir == "" {
-			continue
-		}
-		progs, err := rules.LoadFS(os.DirFS(set.dir), ".", nil)
-		if err != nil {
-			return ext, fmt.Errorf("load %s: %w", set.flag, err)
-		}
-		*set.progs = progs
+// validateSet checks a rule set as a push must: every file compiles and
+// has its kind's shape, every document decodes.
+func validateSet(ctx context.Context, set *rules.Set) error {
+	cfg, err := compat.ConfigOf(set, new(rules.Cache), compat.Config{})
+	if err != nil {
+		return err
 	}
-	return ext, nil
+	return compat.Validate(ctx, cfg)
+}
+
+// dirs names the rule set's parts the flags give.
+func (o *serveOptions) dirs() compat.Dirs {
+	return compat.Dirs{Rules: o.rulesDir, Hooks: o.hooksDir, Actions: o.actionsDir,
+		ShadowActions: o.shadowActionsDir, Configuration: o.configuration, Clients: o.clients}
+}
+
+// buildPipeline returns the function that turns a rule set into a
+// pipeline, compiling each distinct source once over the process's life.
+func buildPipeline(base compat.Config, logger *slog.Logger) gateway.Build {
+	cache := new(rules.Cache)
+	return func(set *rules.Set) (*compat.Pipeline, error) {
+		cfg, err := compat.ConfigOf(set, cache, base)
+		if err != nil {
+			return nil, err
+		}
+		logger.Info("extensions compiled", "rules", len(cfg.Rules), "hooks", len(cfg.Hooks),
+			"actions", len(cfg.Actions), "shadow_actions", len(cfg.ShadowActions))
+		return compat.NewPipeline(cfg), nil
+	}
+}
+
+// openStore opens the rule store: Redis when a URL is given, else memory.
+func openStore(redisURL string) (rules.Store, func(), error) {
+	if redisURL == "" {
+		return rules.NewMemoryStore(), func() {}, nil
+	}
+	client, err := rules.NewRedisClient(redisURL)
+	if err != nil {
+		return nil, nil, usageErrorf("--redis: %v", err)
+	}
+	return rules.NewRedisStore(client, ""), func() { client.Close() }, nil
+}
+
+// syncInterval is how often a replica asks the store for the active
+// version, in case a notice was lost.
+const syncInterval = 5 * time.Second
+
+// startRules gives the gateway its rule set and keeps it current.
+//
+// Without Redis, the set read from the directories is version 1 of a
+// store in memory. With Redis, the directories (if any) serve until the
+// store's active version loads, and whenever Redis has none; a replica
+// with no directories and no Redis is not ready: it must not issue tokens
+// without the rules it should run.
+func startRules(ctx context.Context, gw *gateway.Gateway, st rules.Store, shared bool, local *rules.Set,
+	localPipeline *compat.Pipeline, build gateway.Build) error {
+	if !shared {
+		v, err := st.Push(ctx, withNote(local, "read from the directories at start"), true)
+		if err != nil {
+			return err
+		}
+		gw.SetPipeline(localPipeline, strconv.FormatInt(v, 10))
+	} else if hasFiles(local) {
+		gw.SetPipeline(localPipeline, "")
+	}
+	gw.SyncOnce(ctx, st, build)
+	go gw.SyncRules(ctx, st, build, syncInterval)
+	return nil
+}
+
+func withNote(s *rules.Set, note string) *rules.Set {
+	c := *s
+	c.Note = note
+	return &c
+}
+
+func hasFiles(s *rules.Set) bool {
+	for _, files := range s.Files {
+		if len(files) > 0 {
+			return true
+		}
+	}
+	return len(s.Documents) > 0
 }
 
 // tenantOf names the tenant for hooks and actions: the first label of an
@@ -156,9 +232,6 @@ func (o *serveOptions) check() (*url.URL, error) {
 	}
 	if o.ruleTimeout <= 0 {
 		return nil, usageErrorf("--rule-timeout must be positive")
-	}
-	if o.redis != "" {
-		return nil, usageErrorf("--redis is not available in this version of rulesgate yet")
 	}
 	return u, nil
 }

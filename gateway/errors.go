@@ -15,6 +15,7 @@ const (
 	outcomeVerification = "verification_failure"
 	outcomeRuleError    = "rule_error"
 	outcomeTimeout      = "timeout"
+	outcomeNotReady     = "not_ready"
 )
 
 // oauthError is an answer to the client in the shape of RFC 6749 §5.2. The

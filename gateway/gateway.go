@@ -11,6 +11,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -23,8 +24,8 @@ import (
 // when Config.RuleTimeout is zero.
 const DefaultRuleTimeout = 5 * time.Second
 
-// Config is what a Gateway needs. Upstream, PublicURL, Pipeline and Keys
-// are required.
+// Config is what a Gateway needs. Upstream, PublicURL and Keys are
+// required.
 type Config struct {
 	// Upstream is the base URL of the issuer in front of which the gateway
 	// stands.
@@ -33,7 +34,9 @@ type Config struct {
 	PublicURL string
 	// Issuer is the iss of re-signed tokens; empty means PublicURL + "/".
 	Issuer string
-	// Pipeline runs the extensions on each token.
+	// Pipeline runs the extensions on each token. Nil leaves the gateway
+	// not ready, refusing token requests, until SetPipeline or SyncRules
+	// gives it one.
 	Pipeline *compat.Pipeline
 	// Keys sign tokens and fill the JWKS.
 	Keys *KeySet
@@ -47,6 +50,9 @@ type Config struct {
 	Client *http.Client
 	// Registry receives the gateway's metrics; nil means a new registry.
 	Registry *prometheus.Registry
+	// Admin adds the rule store API to the admin listener; nil leaves it
+	// out.
+	Admin *Admin
 }
 
 // Gateway is rulesgate's HTTP side for one upstream.
@@ -54,7 +60,8 @@ type Gateway struct {
 	upstream    *Upstream
 	client      *http.Client
 	verifier    *Verifier
-	pipeline    *compat.Pipeline
+	pipeline    atomic.Pointer[loadedPipeline]
+	store       atomic.Pointer[storeStatus]
 	keys        *KeySet
 	issuer      string
 	publicURL   string
@@ -62,6 +69,7 @@ type Gateway struct {
 	logger      *slog.Logger
 	registry    *prometheus.Registry
 	metrics     *metrics
+	admin       *Admin
 
 	discovery   []byte
 	jwks        []byte
@@ -75,18 +83,18 @@ type Gateway struct {
 
 // New discovers the upstream and returns a gateway ready to serve.
 func New(ctx context.Context, cfg Config) (*Gateway, error) {
-	if cfg.Upstream == nil || cfg.PublicURL == "" || cfg.Pipeline == nil || cfg.Keys == nil {
-		return nil, errors.New("new gateway: Upstream, PublicURL, Pipeline and Keys are required")
+	if cfg.Upstream == nil || cfg.PublicURL == "" || cfg.Keys == nil {
+		return nil, errors.New("new gateway: Upstream, PublicURL and Keys are required")
 	}
 	g := &Gateway{
 		client:      cfg.Client,
-		pipeline:    cfg.Pipeline,
 		keys:        cfg.Keys,
 		issuer:      cfg.Issuer,
 		publicURL:   strings.TrimSuffix(cfg.PublicURL, "/"),
 		ruleTimeout: cfg.RuleTimeout,
 		logger:      cfg.Logger,
 		registry:    cfg.Registry,
+		admin:       cfg.Admin,
 	}
 	if g.client == nil {
 		g.client = httpClient()
@@ -104,6 +112,9 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		g.registry = prometheus.NewRegistry()
 	}
 	g.metrics = newMetrics(g.registry)
+	if cfg.Pipeline != nil {
+		g.SetPipeline(cfg.Pipeline, "")
+	}
 
 	up, err := Discover(ctx, g.client, cfg.Upstream)
 	if err != nil {
@@ -179,7 +190,8 @@ func (g *Gateway) newPassThrough() *httputil.ReverseProxy {
 }
 
 // AdminHandler returns the handler for the admin listener: Prometheus
-// metrics, liveness and readiness. It must never be served to clients.
+// metrics, liveness, readiness and, with Config.Admin, the rule store API.
+// It must never be served to clients.
 func (g *Gateway) AdminHandler() http.Handler {
 	r := mux.NewRouter()
 	r.Path("/metrics").Handler(promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{}))
@@ -188,7 +200,11 @@ func (g *Gateway) AdminHandler() http.Handler {
 		w.Write([]byte("ok\n"))
 	}
 	r.Path("/healthz").HandlerFunc(ok)
-	// A Gateway exists only once discovery, keys and rules are loaded.
-	r.Path("/readyz").HandlerFunc(ok)
+	// A Gateway exists only once discovery and keys are loaded; it is
+	// ready once it has a rule set too.
+	r.Path("/readyz").HandlerFunc(g.serveReady)
+	if g.admin != nil {
+		g.adminRoutes(r, g.admin)
+	}
 	return r
 }

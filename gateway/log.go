@@ -20,6 +20,7 @@ const (
 	keyCause        = "cause"
 	keyPath         = "path"
 	keyRequestID    = "request_id"
+	keyVersion      = "version"
 )
 
 // record counts and logs the end of a token request. It never logs a

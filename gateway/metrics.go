@@ -10,13 +10,17 @@ type metrics struct {
 	jwksFetches   *prometheus.CounterVec
 	shadowRuns    *prometheus.CounterVec
 	shadowDiffs   *prometheus.CounterVec
+	ruleVersion   prometheus.Gauge
+	ruleSwaps     prometheus.Counter
+	ruleLoadFails prometheus.Counter
+	storeUp       prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rulesgate_token_requests_total",
-			Help: "Token requests by outcome: issued, opaque, denied, bad_request, upstream_error, verification_failure, rule_error, timeout.",
+			Help: "Token requests by outcome: issued, opaque, denied, bad_request, upstream_error, verification_failure, rule_error, timeout, not_ready.",
 		}, []string{"outcome"}),
 		scopesDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "rulesgate_scopes_dropped_total",
@@ -39,10 +43,28 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Differences between shadow and live outcomes, by the shadow action that wrote the field (none when no shadow action did) and field: scopes, claim, deny.",
 		}, []string{"action", "field"}),
 	}
-	reg.MustRegister(m.requests, m.scopesDropped, m.claimsDropped, m.jwksFetches, m.shadowRuns, m.shadowDiffs)
+	m.ruleVersion = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "rulesgate_ruleset_version",
+		Help: "The rule set version in use: its number in the store, 0 for rules read from directories, -1 for none.",
+	})
+	m.ruleVersion.Set(-1)
+	m.ruleSwaps = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "rulesgate_ruleset_swaps_total",
+		Help: "Rule set versions taken into use.",
+	})
+	m.ruleLoadFails = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "rulesgate_ruleset_load_errors_total",
+		Help: "Active versions that could not be loaded or compiled; the version in use stays.",
+	})
+	m.storeUp = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "rulesgate_rule_store_up",
+		Help: "1 when the last call to the rule store (Redis) succeeded, else 0.",
+	})
+	reg.MustRegister(m.requests, m.scopesDropped, m.claimsDropped, m.jwksFetches, m.shadowRuns, m.shadowDiffs,
+		m.ruleVersion, m.ruleSwaps, m.ruleLoadFails, m.storeUp)
 	// Every outcome is shown from the start, at zero.
 	for _, o := range []string{outcomeIssued, outcomeOpaque, outcomeDenied, outcomeBadRequest,
-		outcomeUpstream, outcomeVerification, outcomeRuleError, outcomeTimeout} {
+		outcomeUpstream, outcomeVerification, outcomeRuleError, outcomeTimeout, outcomeNotReady} {
 		m.requests.WithLabelValues(o)
 	}
 	for _, r := range []string{"match", "mismatch", "error", "not_compared", "skipped"} {

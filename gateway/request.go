@@ -37,6 +37,7 @@ type tokenRequest struct {
 	userAgent string
 	language  string // the first language of Accept-Language
 	requestID string // from X-Request-Id, or made up
+	pipeline  *loadedPipeline
 }
 
 // parseTokenRequest reads the parameters of a token request body, form

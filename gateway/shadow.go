@@ -24,8 +24,8 @@ const (
 // shadow runs the pipeline's shadow actions on tx in the background, after
 // the live run, and logs and counts every difference under the request's
 // id. It never changes the answer; the transaction is only read.
-func (g *Gateway) shadow(requestID string, tx *compat.Transaction, live *compat.Result, liveErr error) {
-	if !g.pipeline.HasShadow() {
+func (g *Gateway) shadow(p *compat.Pipeline, requestID string, tx *compat.Transaction, live *compat.Result, liveErr error) {
+	if !p.HasShadow() {
 		return
 	}
 	select {
@@ -38,7 +38,7 @@ func (g *Gateway) shadow(requestID string, tx *compat.Transaction, live *compat.
 		defer func() { <-g.shadowSlots }()
 		ctx, cancel := context.WithTimeout(context.Background(), g.ruleTimeout)
 		defer cancel()
-		diffs, err := g.pipeline.Shadow(ctx, tx, live, liveErr)
+		diffs, err := p.Shadow(ctx, tx, live, liveErr)
 		g.reportShadow(requestID, tx, diffs, err)
 	})
 }
