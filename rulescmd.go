@@ -81,8 +81,11 @@ func storeFlags(fs *flag.FlagSet, args []string, stderr io.Writer, want int) (ru
 	if *redisURL == "" {
 		return nil, nil, nil, usageErrorf("--redis (or RULESGATE_REDIS) is required")
 	}
-	st, closeStore, err := openStore(*redisURL)
-	return st, closeStore, pos, err
+	st, client, err := openStore(*redisURL)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return st, func() { client.Close() }, pos, nil
 }
 
 // setFlags declares the flags naming a rule set's parts on disk.

@@ -323,3 +323,31 @@ func TestRules_Test(t *testing.T) {
 		t.Errorf("denied client: exit %d %s", code, out.String())
 	}
 }
+
+// TestRules_SharedActionCache: with --redis, api.cache is one cache for
+// every replica, as Auth0's is for every container of a trigger.
+func TestRules_SharedActionCache(t *testing.T) {
+	f := startFleet(t, 2)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "10-count.lua"), []byte(`return { onExecuteCredentialsExchange = function(event, api)
+  local seen = api.cache.get("seen")
+  local n = (seen and tonumber(seen.value) or 0) + 1
+  api.cache.set("seen", tostring(n), { ttl = 60000 })
+  api.accessToken.setCustomClaim("https://example.com/seen", n)
+end }`), 0o644)
+	if code, out := rulesCmd(t, "push", "--redis", f.redis.URL(), "--actions", dir, "-m", "count"); code != 0 {
+		t.Fatalf("push: %d %s", code, out)
+	}
+	for i, r := range []replica{f.replicas[0], f.replicas[1], f.replicas[0]} {
+		var claims map[string]any
+		for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
+			var status int
+			if status, claims = r.token(t); status == http.StatusOK || time.Now().After(deadline) {
+				break
+			}
+		}
+		if claims["https://example.com/seen"] != float64(i+1) {
+			t.Fatalf("request %d, on replica %s: seen %v, want %d", i+1, r.addr, claims["https://example.com/seen"], i+1)
+		}
+	}
+}

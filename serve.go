@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/redis/go-redis/v9"
 	"github.com/rulesgate/rulesgate/compat"
 	"github.com/rulesgate/rulesgate/gateway"
 	"github.com/rulesgate/rulesgate/rules"
@@ -70,17 +71,22 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	st, client, err := openStore(o.redis)
+	if err != nil {
+		return err
+	}
+	if client != nil {
+		defer client.Close()
+	}
 	base := compat.Config{Tenant: tenantOf(upstream), NarrowScopes: o.narrowScopes, Logger: logger}
+	if client != nil {
+		base.Cache = compat.NewRedisCache(client, rules.DefaultRedisPrefix)
+	}
 	build := buildPipeline(base, logger)
 	localPipeline, err := build(local)
 	if err != nil {
 		return err
 	}
-	st, closeStore, err := openStore(o.redis)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
 	keys, err := loadKeys(o.signingKey, logger)
 	if err != nil {
 		return err
@@ -156,16 +162,17 @@ func buildPipeline(base compat.Config, logger *slog.Logger) gateway.Build {
 	}
 }
 
-// openStore opens the rule store: Redis when a URL is given, else memory.
-func openStore(redisURL string) (rules.Store, func(), error) {
+// openStore opens the rule store: Redis when a URL is given, with its
+// client, else memory and a nil client.
+func openStore(redisURL string) (rules.Store, redis.UniversalClient, error) {
 	if redisURL == "" {
-		return rules.NewMemoryStore(), func() {}, nil
+		return rules.NewMemoryStore(), nil, nil
 	}
 	client, err := rules.NewRedisClient(redisURL)
 	if err != nil {
 		return nil, nil, usageErrorf("--redis: %v", err)
 	}
-	return rules.NewRedisStore(client, ""), func() { client.Close() }, nil
+	return rules.NewRedisStore(client, ""), client, nil
 }
 
 // syncInterval is how often a replica asks the store for the active

@@ -45,7 +45,10 @@ func NewRedisClient(rawURL string) (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
 	}
+	// Fail fast: a replica serves what it holds while Redis is away, and
+	// an action's api.cache call must not eat the rule timeout.
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 2*time.Second, time.Second, time.Second
+	opts.MaxRetries = 1
 	return redis.NewClient(opts), nil
 }
 
