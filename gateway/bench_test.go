@@ -53,6 +53,7 @@ func BenchmarkTokenPath(b *testing.B) {
 		scopes: []string{"read:claims"}, ip: "10.0.0.7", host: "gateway.example", userAgent: "bench/1.0",
 		query: map[string]any{}, body: map[string]any{"grant_type": "client_credentials", "client_id": "m2m",
 			"audience": "https://api.example.com", "scope": "read:claims"}}
+	treq.pipeline = gw.pipeline.Load()
 	req, _ := http.NewRequestWithContext(context.WithValue(context.Background(), tokenRequestKey{}, treq),
 		http.MethodPost, up.URL+"/oauth/token", nil)
 
