@@ -5,6 +5,11 @@
 //
 //	go run ./scripts/load [-conns 16] [-round 15s] [-rounds 2]   # from the repository root
 //
+// With -swap DUR it measures instead whether a rule set swap pauses token
+// traffic: rulesgate on a real redis-server, p99 latency in rounds with a
+// push of a new version every DUR against rounds without (target: within
+// 2x).
+//
 // The issuer answers every request with one token minted at start, so that
 // it costs next to nothing and the two proxies are what is measured. The
 // gateway runs the example rules from the repository, as `rulesgate serve`
@@ -36,6 +41,7 @@ func main() {
 		bareProxy = flag.Bool("bare-proxy", false, "internal: run as the bare verify-and-re-sign proxy")
 		upstream  = flag.String("upstream", "", "internal: the issuer the bare proxy forwards to")
 		listen    = flag.String("listen", "", "internal: the bare proxy's address")
+		swap      = flag.Duration("swap", 0, "instead: rulesgate on Redis, p99 with a rule set push every DUR against p99 without")
 	)
 	flag.Parse()
 	log.SetFlags(0)
@@ -43,6 +49,12 @@ func main() {
 	if *bareProxy {
 		if err := runBareProxy(*upstream, *listen); err != nil {
 			log.Fatalf("bare proxy: %v", err)
+		}
+		return
+	}
+	if *swap > 0 {
+		if err := runSwap(*conns, *round, *rounds, *warmup, *swap); err != nil {
+			log.Fatalf("load: %v", err)
 		}
 		return
 	}
