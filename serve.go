@@ -82,6 +82,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if client != nil {
 		base.Cache = compat.NewRedisCache(client, rules.DefaultRedisPrefix)
 	}
+	var shared gateway.SharedCache
+	if client != nil {
+		shared = gateway.NewRedisSharedCache(client, rules.DefaultRedisPrefix)
+	}
 	build := buildPipeline(base, logger)
 	localPipeline, err := build(local)
 	if err != nil {
@@ -104,7 +108,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	gw, err := newGateway(ctx, gateway.Config{
 		Upstream: upstream, PublicURL: publicURL(o.publicURL, ln), Issuer: o.issuer,
 		Keys: keys, RuleTimeout: o.ruleTimeout, Logger: logger,
-		Admin: &gateway.Admin{Store: st, Validate: validateSet, Token: adminToken},
+		Admin: &gateway.Admin{Store: st, Validate: validateSet, Token: adminToken}, Shared: shared,
 	})
 	if err != nil {
 		return err

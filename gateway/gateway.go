@@ -53,6 +53,9 @@ type Config struct {
 	// Admin adds the rule store API to the admin listener; nil leaves it
 	// out.
 	Admin *Admin
+	// Shared shares the upstream's discovery document and JWKS with the
+	// other replicas; nil means this replica fetches alone.
+	Shared SharedCache
 }
 
 // Gateway is rulesgate's HTTP side for one upstream.
@@ -116,7 +119,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		g.SetPipeline(cfg.Pipeline, "")
 	}
 
-	up, err := Discover(ctx, g.client, cfg.Upstream)
+	up, err := g.discover(ctx, cfg.Upstream, cfg.Shared)
 	if err != nil {
 		return nil, fmt.Errorf("new gateway: %w", err)
 	}
@@ -128,6 +131,9 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	g.verifier = NewVerifier(g.client, up.JWKSURL, up.Issuer, g.logger, func(result string) {
 		g.metrics.jwksFetches.WithLabelValues(result).Inc()
 	})
+	if cfg.Shared != nil {
+		g.verifier.Share(cfg.Shared)
+	}
 
 	if g.discovery, err = g.discoveryDocument(); err != nil {
 		return nil, fmt.Errorf("new gateway: %w", err)

@@ -51,6 +51,7 @@ type Verifier struct {
 	logger  *slog.Logger
 	onFetch func(result string)
 	now     func() time.Time
+	shared  SharedCache // nil: this replica fetches alone
 
 	group     singleflight.Group
 	mu        sync.RWMutex
@@ -136,10 +137,10 @@ func (v *Verifier) key(ctx context.Context, h jose.Header) (any, error) {
 	mayFetch := now.Sub(attempted) >= jwksMinRefetch
 
 	if (keys == nil || now.Sub(fetched) > jwksMaxAge) && mayFetch {
-		fresh, err := v.refresh(ctx)
+		fresh, at, err := v.refresh(ctx, now.Add(-jwksMaxAge))
 		switch {
 		case err == nil:
-			keys, fetched = fresh, now
+			keys, fetched = fresh, at
 		case keys == nil:
 			return nil, err
 		default:
@@ -160,7 +161,9 @@ func (v *Verifier) key(ctx context.Context, h jose.Header) (any, error) {
 	if !mayFetch {
 		return nil, fmt.Errorf("%w (kid %q)", errUnknownKey, h.KeyID)
 	}
-	keys, err := v.refresh(ctx)
+	// An unknown kid: the upstream may have rotated its keys. A copy a
+	// fleet-mate fetched since will do, if recent enough to have seen it.
+	keys, _, err := v.refresh(ctx, later(fetched, now.Add(-jwksMinRefetch)))
 	if err != nil {
 		return nil, err
 	}
@@ -192,13 +195,37 @@ func match(keys []jose.JSONWebKey, h jose.Header) any {
 	return found
 }
 
-// refresh fetches the JWKS once for all callers waiting on it.
-func (v *Verifier) refresh(ctx context.Context) ([]jose.JSONWebKey, error) {
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// Share makes the verifier take the JWKS from c when a fleet-mate fetched
+// it recently enough, and fetch it for the fleet when it takes c's lock.
+// Call it before the first Verify.
+func (v *Verifier) Share(c SharedCache) { v.shared = c }
+
+// jwksResult is what one refresh gives its waiters.
+type jwksResult struct {
+	keys    []jose.JSONWebKey
+	fetched time.Time
+}
+
+// refresh fetches the JWKS once for all callers waiting on it, from a
+// fleet-mate's copy fetched after newerThan when there is one, and returns
+// the keys and when they were fetched.
+func (v *Verifier) refresh(ctx context.Context, newerThan time.Time) ([]jose.JSONWebKey, time.Time, error) {
 	ch := v.group.DoChan("jwks", func() (any, error) {
 		// The fetch outlives a caller that gives up; others may be waiting.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), jwksFetchTimeout)
 		defer cancel()
-		keys, err := v.fetch(fctx)
+		body, at, source, err := v.fetchBody(fctx, newerThan)
+		var keys []jose.JSONWebKey
+		if err == nil {
+			keys, err = v.parse(body)
+		}
 		v.mu.Lock()
 		defer v.mu.Unlock()
 		v.attempted = v.now()
@@ -206,29 +233,51 @@ func (v *Verifier) refresh(ctx context.Context) ([]jose.JSONWebKey, error) {
 			v.onFetch("error")
 			return nil, err
 		}
-		v.onFetch("ok")
-		v.keys, v.fetched = keys, v.attempted
-		return keys, nil
+		v.onFetch(source)
+		v.keys, v.fetched = keys, at
+		return jwksResult{keys, at}, nil
 	})
 	select {
 	case r := <-ch:
 		if r.Err != nil {
-			return nil, r.Err
+			return nil, time.Time{}, r.Err
 		}
-		return r.Val.([]jose.JSONWebKey), nil
+		res := r.Val.(jwksResult)
+		return res.keys, res.fetched, nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("fetch upstream JWKS: %w", ctx.Err())
+		return nil, time.Time{}, fmt.Errorf("fetch upstream JWKS: %w", ctx.Err())
 	}
 }
 
-// fetch reads the JWKS, keeping the public signing keys it can parse. A
-// key it cannot parse, a private key or an encryption key is skipped with a
-// warning rather than failing the whole set.
-func (v *Verifier) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
-	body, err := fetch(ctx, v.client, v.jwksURL)
-	if err != nil {
-		return nil, fmt.Errorf("fetch upstream JWKS: %w", err)
+// fetchBody reads the JWKS document: the fleet's copy when there is a
+// recent enough one ("shared"), else from the upstream ("ok").
+func (v *Verifier) fetchBody(ctx context.Context, newerThan time.Time) ([]byte, time.Time, string, error) {
+	get := func(ctx context.Context) ([]byte, error) {
+		body, err := fetch(ctx, v.client, v.jwksURL)
+		if err != nil {
+			return nil, fmt.Errorf("fetch upstream JWKS: %w", err)
+		}
+		return body, nil
 	}
+	if v.shared != nil {
+		body, at, mine, err := sharedFetch(ctx, v.shared, "jwks", newerThan, v.now, get)
+		switch {
+		case err == nil && !mine:
+			return body, at, "shared", nil
+		case err == nil:
+			return body, at, "ok", nil
+		case !errors.Is(err, errNotShared):
+			return nil, time.Time{}, "", err
+		}
+	}
+	body, err := get(ctx)
+	return body, v.now(), "ok", err
+}
+
+// parse reads a JWKS, keeping the public signing keys it can parse. A key
+// it cannot parse, a private key or an encryption key is skipped with a
+// warning rather than failing the whole set.
+func (v *Verifier) parse(body []byte) ([]jose.JSONWebKey, error) {
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`
 	}

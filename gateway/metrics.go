@@ -32,7 +32,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		jwksFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rulesgate_upstream_jwks_fetches_total",
-			Help: "Fetches of the upstream JWKS by result: ok, error.",
+			Help: "Fetches of the upstream JWKS by result: ok (from the upstream), shared (a fleet-mate's copy, from Redis), error.",
 		}, []string{"result"}),
 		shadowRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rulesgate_shadow_runs_total",

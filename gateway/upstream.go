@@ -43,7 +43,7 @@ var discoveryPaths = []string{"/.well-known/openid-configuration", "/.well-known
 // failure is an error: guessing paths for an upstream that is only down
 // could let tokens pass through without their rules.
 func Discover(ctx context.Context, client *http.Client, base *url.URL) (*Upstream, error) {
-	up := &Upstream{Base: base}
+	var found map[string]any
 	for _, p := range discoveryPaths {
 		doc, err := fetchJSON(ctx, client, joinPath(base, p))
 		if errors.Is(err, errAbsent) {
@@ -52,11 +52,17 @@ func Discover(ctx context.Context, client *http.Client, base *url.URL) (*Upstrea
 		if err != nil {
 			return nil, fmt.Errorf("discover upstream: %w", err)
 		}
-		up.Document = doc
-		up.Issuer, _ = doc["issuer"].(string)
+		found = doc
 		break
 	}
+	return fromDocument(base, found)
+}
 
+// fromDocument reads the endpoints of an upstream from its discovery
+// document; a nil document means Auth0's paths.
+func fromDocument(base *url.URL, doc map[string]any) (*Upstream, error) {
+	up := &Upstream{Base: base, Document: doc}
+	up.Issuer, _ = doc["issuer"].(string)
 	var err error
 	if up.TokenURL, err = endpoint(up.Document, "token_endpoint", joinPath(base, "/oauth/token")); err != nil {
 		return nil, fmt.Errorf("discover upstream: %w", err)
