@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -37,19 +38,61 @@ func NewRedisStore(client redis.UniversalClient, prefix string) *RedisStore {
 	return &RedisStore{client: client, prefix: prefix}
 }
 
-// NewRedisClient opens a client for a redis:// or rediss:// URL. For
-// Sentinel or Cluster, build a redis.UniversalClient and use
-// NewRedisStore.
+// NewRedisClient opens a client for a redis:// or rediss:// URL, in one of
+// go-redis' three shapes:
+//
+//   - redis://host:6379/0: one server;
+//   - redis://host1:26379?master_name=mymaster&addr=host2:26379: Sentinel,
+//     the URL naming the sentinels and the master's name;
+//   - redis://host1:6379?addr=host2:6379&addr=host3:6379: Cluster, the URL
+//     naming several nodes.
+//
+// Unless the URL sets them, calls time out fast and retry once: a replica
+// serves what it holds while Redis is away, and an action's api.cache
+// call must not eat the rule timeout.
 func NewRedisClient(rawURL string) (redis.UniversalClient, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	q := u.Query()
+	switch {
+	case q.Has("master_name"):
+		opts, err := redis.ParseFailoverURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis url: %w", err)
+		}
+		failFast(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.MaxRetries)
+		return redis.NewFailoverClient(opts), nil
+	case q.Has("addr"):
+		opts, err := redis.ParseClusterURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis url: %w", err)
+		}
+		failFast(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.MaxRetries)
+		return redis.NewClusterClient(opts), nil
+	}
 	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
 	}
-	// Fail fast: a replica serves what it holds while Redis is away, and
-	// an action's api.cache call must not eat the rule timeout.
-	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 2*time.Second, time.Second, time.Second
-	opts.MaxRetries = 1
+	failFast(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.MaxRetries)
 	return redis.NewClient(opts), nil
+}
+
+// failFast sets the timeouts and retries a URL left unset.
+func failFast(dial, read, write *time.Duration, retries *int) {
+	for _, d := range []struct {
+		p *time.Duration
+		v time.Duration
+	}{{dial, 2 * time.Second}, {read, time.Second}, {write, time.Second}} {
+		if *d.p == 0 {
+			*d.p = d.v
+		}
+	}
+	if *retries == 0 {
+		*retries = 1
+	}
 }
 
 func (r *RedisStore) key(k string) string { return r.prefix + k }

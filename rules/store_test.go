@@ -3,6 +3,8 @@ package rules
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,5 +134,39 @@ func TestRedisStore_Down(t *testing.T) {
 	srv.Restart()
 	if _, err := st.Push(ctx, testSet("again", "return 1"), true); err != nil {
 		t.Errorf("after Redis came back: %v", err)
+	}
+}
+
+// TestNewRedisClient: one URL flag picks the shape of the deployment, as
+// go-redis' universal client knows them.
+func TestNewRedisClient(t *testing.T) {
+	tests := []struct {
+		url  string
+		want string
+	}{
+		{"redis://localhost:6379/0", "*redis.Client"},
+		{"rediss://user:pass@redis.example:6380", "*redis.Client"},
+		{"redis://s1:26379?master_name=mymaster&addr=s2:26379", "Redis<FailoverClient db:0>"},
+		{"redis://n1:6379?addr=n2:6379&addr=n3:6379", "*redis.ClusterClient"},
+	}
+	for _, tt := range tests {
+		c, err := NewRedisClient(tt.url)
+		if err != nil {
+			t.Errorf("%s: %v", tt.url, err)
+			continue
+		}
+		got := fmt.Sprintf("%T", c)
+		if s, ok := c.(fmt.Stringer); ok && strings.Contains(s.String(), "Failover") {
+			got = s.String()
+		}
+		if got != tt.want {
+			t.Errorf("%s: got %s, want %s", tt.url, got, tt.want)
+		}
+		c.Close()
+	}
+	for _, bad := range []string{"http://localhost:6379", "redis://localhost:6379?no_such_option=1"} {
+		if _, err := NewRedisClient(bad); err == nil {
+			t.Errorf("%s: no error", bad)
+		}
 	}
 }
