@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -350,4 +351,48 @@ end }`), 0o644)
 			t.Fatalf("request %d, on replica %s: seen %v, want %d", i+1, r.addr, claims["https://example.com/seen"], i+1)
 		}
 	}
+}
+
+// TestRules_StartWhileRedisDown: a replica that starts while Redis is down
+// and has no rules dir is not ready and issues no token; once Redis is up
+// with an active version, it serves it.
+func TestRules_StartWhileRedisDown(t *testing.T) {
+	srv := redistest.Start(t)
+	redisURL := srv.URL()
+	srv.Stop()
+	f := &fleet{redis: srv}
+	is, err := devissuer.New(map[string]devissuer.Client{"m2m": {Secret: "fleet-secret",
+		Grants: map[string][]string{"https://api.example.com": {"read:a", "write:a"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := httptest.NewServer(is.Handler())
+	defer up.Close()
+	r := replica{addr: freeAddr(t), admin: freeAddr(t), stderr: &syncBuffer{}}
+	ctx, cancel := contextWithCancel(t)
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--upstream", up.URL, "--listen", r.addr, "--admin-listen", r.admin,
+			"--redis", redisURL}, nil, r.stderr)
+	}()
+	defer func() { cancel(); <-done }()
+	waitFor(t, r.stderr, "gateway listening")
+	f.replicas = []replica{r}
+
+	if status, answer := r.token(t); status != http.StatusServiceUnavailable {
+		t.Fatalf("Redis down, no rules dir: got %d %v, want 503", status, answer)
+	}
+	resp, err := http.Get("http://" + r.admin + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"store":"unreachable`) {
+		t.Errorf("readyz: %d %s, want 503 naming the unreachable store", resp.StatusCode, body)
+	}
+
+	srv.Restart()
+	push(t, redisURL, 1, "first")
+	f.waitStamp(t, 1, 7*time.Second) // the next sync, at most 5 s away
 }

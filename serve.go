@@ -154,6 +154,9 @@ func (o *serveOptions) dirs() compat.Dirs {
 // buildPipeline returns the function that turns a rule set into a
 // pipeline, compiling each distinct source once over the process's life.
 func buildPipeline(base compat.Config, logger *slog.Logger) gateway.Build {
+	// TODO(store): the cache keeps every distinct source compiled since
+	// start; a replica that lives through thousands of pushes holds them
+	// all. Dropping what no recent version uses would bound it.
 	cache := new(rules.Cache)
 	return func(set *rules.Set) (*compat.Pipeline, error) {
 		cfg, err := compat.ConfigOf(set, cache, base)
