@@ -11,8 +11,10 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -116,7 +118,58 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := startRules(ctx, gw, st, o.redis != "", local, localPipeline, build); err != nil {
 		return err
 	}
+	if o.signingKey != "" {
+		go watchKeys(ctx, gw, o.signingKey, keyCheckInterval, logger)
+	}
 	return serveGateway(ctx, gw, ln, o.adminListen, logger)
+}
+
+// keyCheckInterval is how often serve looks whether the key file changed.
+const keyCheckInterval = 5 * time.Second
+
+// watchKeys reloads the key file on SIGHUP and when it changes (its size
+// or modification time), until ctx ends. A file that cannot be read or
+// parsed leaves the keys in use signing, with an error in the log.
+func watchKeys(ctx context.Context, gw *gateway.Gateway, path string, every time.Duration, logger *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+
+	stamp := func() string {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return ""
+		}
+		return fi.ModTime().String() + "/" + strconv.FormatInt(fi.Size(), 10)
+	}
+	last := stamp()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		case <-tick.C:
+			if now := stamp(); now == last || now == "" {
+				continue
+			}
+		}
+		last = stamp()
+		ks, err := gateway.LoadKeySet(path)
+		if err == nil {
+			err = gw.SetKeys(ks)
+		}
+		if err != nil {
+			logger.Error("signing keys not reloaded; the keys in use stay", "cause", err.Error())
+			continue
+		}
+		next := ""
+		if ks.Next != nil {
+			next = ks.Next.KeyID()
+		}
+		logger.Info("signing keys reloaded", "active", ks.Active.KeyID(), "next", next, "published", len(ks.Keys))
+	}
 }
 
 // readToken reads the admin bearer token from a file, "" for no file.

@@ -58,7 +58,7 @@ func BenchmarkTokenPath(b *testing.B) {
 		http.MethodPost, up.URL+"/oauth/token", nil)
 
 	pub := up.key.Public().Key
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: gw.keys.Active.jwk}, nil)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: gw.keySet().Active.jwk}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -65,7 +65,7 @@ type Gateway struct {
 	verifier    *Verifier
 	pipeline    atomic.Pointer[loadedPipeline]
 	store       atomic.Pointer[storeStatus]
-	keys        *KeySet
+	keys        atomic.Pointer[keyState]
 	issuer      string
 	publicURL   string
 	ruleTimeout time.Duration
@@ -75,7 +75,6 @@ type Gateway struct {
 	admin       *Admin
 
 	discovery   []byte
-	jwks        []byte
 	tokenProxy  *httputil.ReverseProxy
 	buffers     *bufferPool
 	shadowSlots chan struct{}  // one token per shadow run in flight
@@ -91,7 +90,6 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	g := &Gateway{
 		client:      cfg.Client,
-		keys:        cfg.Keys,
 		issuer:      cfg.Issuer,
 		publicURL:   strings.TrimSuffix(cfg.PublicURL, "/"),
 		ruleTimeout: cfg.RuleTimeout,
@@ -138,8 +136,8 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if g.discovery, err = g.discoveryDocument(); err != nil {
 		return nil, fmt.Errorf("new gateway: %w", err)
 	}
-	if g.jwks, err = encodeJSON(g.keys.PublicJWKS()); err != nil {
-		return nil, fmt.Errorf("new gateway: encode JWKS: %w", err)
+	if err := g.SetKeys(cfg.Keys); err != nil {
+		return nil, fmt.Errorf("new gateway: %w", err)
 	}
 	g.buffers = newBufferPool()
 	g.shadowSlots = make(chan struct{}, maxShadowRuns)
@@ -161,7 +159,7 @@ func (g *Gateway) Issuer() string { return g.issuer }
 
 func (g *Gateway) routes() http.Handler {
 	r := mux.NewRouter().SkipClean(true) // passed-through paths stay as sent
-	r.Path("/.well-known/jwks.json").HandlerFunc(g.serveDocument(g.jwks))
+	r.Path("/.well-known/jwks.json").HandlerFunc(g.serveJWKS)
 	r.Path("/.well-known/openid-configuration").HandlerFunc(g.serveDocument(g.discovery))
 	r.MatcherFunc(g.isTokenPath).HandlerFunc(g.serveToken)
 	r.PathPrefix("/").Handler(g.passThrough)

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -69,10 +70,15 @@ func (k *SigningKey) Sign(payload []byte, typ string) (string, error) {
 }
 
 // KeySet is the gateway's keys: the active key signs, and every key is
-// published in the JWKS.
+// published in the JWKS: the next key before it signs, the retired ones
+// while tokens they signed may still be in use.
 type KeySet struct {
 	// Active signs new tokens.
 	Active *SigningKey
+	// Next will sign after the next rotation; nil for none.
+	Next *SigningKey
+	// Retired tells when each retired key (by kid) stopped signing.
+	Retired map[string]time.Time
 	// Keys holds every key, the active one included, in file order.
 	Keys []*SigningKey
 }
@@ -87,10 +93,9 @@ func (ks *KeySet) PublicJWKS() jose.JSONWebKeySet {
 }
 
 // LoadKeySet reads a key file: PEM blocks (PKCS #1, PKCS #8 or SEC 1
-// private keys of RSA, EC or Ed25519) or a JWK set. The first key is active.
-//
-// TODO(keys): honour next, active and retired roles once `rulesgate keys`
-// writes them.
+// private keys of RSA, EC or Ed25519) or a JWK set. In a set written by
+// `rulesgate keys` the roles say which key is active; otherwise the first
+// key is.
 func LoadKeySet(path string) (*KeySet, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -106,9 +111,10 @@ func LoadKeySet(path string) (*KeySet, error) {
 // ParseKeySet parses the contents of a key file, as LoadKeySet describes.
 func ParseKeySet(data []byte) (*KeySet, error) {
 	var jwks []jose.JSONWebKey
+	var roles *keyRoles
 	var err error
 	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {
-		jwks, err = parseJWKs(trimmed)
+		jwks, roles, err = parseJWKs(trimmed)
 	} else {
 		jwks, err = parsePEMKeys(data)
 	}
@@ -128,6 +134,11 @@ func ParseKeySet(data []byte) (*KeySet, error) {
 		ks.Keys = append(ks.Keys, k)
 	}
 	ks.Active = ks.Keys[0]
+	if roles != nil {
+		if err := ks.applyRoles(roles); err != nil {
+			return nil, err
+		}
+	}
 	return ks, nil
 }
 
@@ -155,18 +166,21 @@ func GenerateKeySet(alg jose.SignatureAlgorithm) (*KeySet, error) {
 	return &KeySet{Active: k, Keys: []*SigningKey{k}}, nil
 }
 
-func parseJWKs(data []byte) ([]jose.JSONWebKey, error) {
-	var set jose.JSONWebKeySet
+func parseJWKs(data []byte) ([]jose.JSONWebKey, *keyRoles, error) {
+	var set struct {
+		jose.JSONWebKeySet
+		Roles *keyRoles `json:"rulesgate"`
+	}
 	if err := json.Unmarshal(data, &set); err != nil {
-		return nil, fmt.Errorf("parse JWK set: %w", err)
+		return nil, nil, fmt.Errorf("parse JWK set: %w", err)
 	}
 	if len(set.Keys) == 0 {
 		var one jose.JSONWebKey
 		if err := json.Unmarshal(data, &one); err == nil && one.Key != nil {
-			return []jose.JSONWebKey{one}, nil
+			return []jose.JSONWebKey{one}, nil, nil
 		}
 	}
-	return set.Keys, nil
+	return set.Keys, set.Roles, nil
 }
 
 func parsePEMKeys(data []byte) ([]jose.JSONWebKey, error) {

@@ -118,7 +118,7 @@ func TestShared_DiscoveryDuringOutage(t *testing.T) {
 
 	down.Store(true)
 	u, _ := url.Parse(front.URL)
-	cfg := Config{Upstream: u, PublicURL: "http://gw.example", Keys: first.keys,
+	cfg := Config{Upstream: u, PublicURL: "http://gw.example", Keys: first.keySet(),
 		Logger: discardLogger(), Shared: newSharedCache(t, srv)}
 	gw, err := New(context.Background(), cfg)
 	if err != nil {

@@ -215,7 +215,7 @@ func (g *Gateway) reissue(ctx context.Context, treq *tokenRequest, raw string) (
 		return "", nil, oerr
 	}
 	typ, _ := header.ExtraHeaders[jose.HeaderType].(string)
-	token, err := g.keys.Active.Sign(payload, typ)
+	token, err := g.keySet().Active.Sign(payload, typ)
 	if err != nil {
 		return "", nil, &oauthError{status: http.StatusInternalServerError, code: "server_error",
 			description: "the token could not be signed", outcome: outcomeRuleError, cause: err}
