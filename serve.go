@@ -31,6 +31,7 @@ type serveOptions struct {
 	listen, upstream, publicURL, issuer string
 	rulesDir, hooksDir, actionsDir      string
 	shadowActionsDir                    string
+	logLevel, logFormat                 string
 	configuration, clients, signingKey  string
 	redis, adminListen, adminTokenFile  string
 	narrowScopes                        bool
@@ -54,6 +55,8 @@ func serveFlags(o *serveOptions) *flag.FlagSet {
 	fs.DurationVar(&o.ruleTimeout, "rule-timeout", gateway.DefaultRuleTimeout, "limit for the whole extension pipeline of one request")
 	fs.StringVar(&o.redis, "redis", "", "Redis URL for the shared rule store and caches")
 	fs.StringVar(&o.adminListen, "admin-listen", "", "address of the admin listener: metrics, health, rule store API (none by default)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "json", "json (one object per line) or text")
 	fs.StringVar(&o.adminTokenFile, "admin-token-file", "", "file holding the bearer token of the admin API (without it the API refuses every call)")
 	return fs
 }
@@ -67,7 +70,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	logger, err := newLogger(stderr, o.logLevel, o.logFormat)
+	if err != nil {
+		return err
+	}
 
 	local, err := compat.ReadSet(o.dirs())
 	if err != nil {
@@ -122,6 +128,22 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		go watchKeys(ctx, gw, o.signingKey, keyCheckInterval, logger)
 	}
 	return serveGateway(ctx, gw, ln, o.adminListen, logger)
+}
+
+// newLogger returns the structured logger the flags ask for.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageErrorf("--log-level %q: debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, usageErrorf("--log-format %q: json or text", format)
 }
 
 // keyCheckInterval is how often serve looks whether the key file changed.

@@ -127,10 +127,28 @@ end }`)
 			t.Errorf("admin metrics lack %s", series)
 		}
 	}
-	for _, secret := range []string{"b1ll1ng-secret", answer["access_token"].(string)} {
+	for _, secret := range []string{"b1ll1ng-secret", answer["access_token"].(string),
+		strings.SplitN(answer["access_token"].(string), ".", 3)[2]} {
 		if strings.Contains(stderr.String(), secret) {
 			t.Errorf("the log contains a secret or a token")
 		}
+	}
+
+	// One JSON line per token request, with the fields operators query.
+	var rec map[string]any
+	for line := range strings.Lines(stderr.String()) {
+		var r map[string]any
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("a log line is not JSON: %s", line)
+		}
+		if r["msg"] == "token request" {
+			rec = r
+		}
+	}
+	timings, _ := rec["timings_us"].(map[string]any)
+	if rec["outcome"] != "issued" || rec["client_id"] != "billing" || rec["audience"] != "https://api.example.com" ||
+		rec["request_id"] == "" || rec["duration_ms"] == nil || timings["10-team.lua"] == nil || timings["10-action.lua"] == nil {
+		t.Errorf("token request log line: %v", rec)
 	}
 
 	cancel()

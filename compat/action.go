@@ -28,6 +28,7 @@ type actionRun struct {
 	scopes   []string
 	claims   map[string]any
 	denial   *Denial
+	timings  []Timing          // of every extension run, rules and hooks too
 	scopesBy string            // the action that last edited the scopes
 	claimBy  map[string]string // claim → the action that last set it
 }
@@ -52,7 +53,10 @@ func (p *Pipeline) runActions(s *rules.State, tx *Transaction, actions []*rules.
 		}
 
 		run.current, run.l = prog.Name, s.Lua()
-		if err := s.Call(prog.Name, handler, p.newEvent(s, tx, run), api); err != nil {
+		start := time.Now()
+		err = s.Call(prog.Name, handler, p.newEvent(s, tx, run), api)
+		run.timings = append(run.timings, Timing{prog.Name, time.Since(start)})
+		if err != nil {
 			return p.ruleError(prog.Name, err, nil)
 		}
 		if run.denial != nil {

@@ -3,6 +3,7 @@ package compat
 import (
 	"fmt"
 	"maps"
+	"time"
 
 	"github.com/rulesgate/rulesgate/rules"
 	lua "github.com/yuin/gopher-lua"
@@ -27,7 +28,7 @@ func (c *hookCallback) call(l *lua.LState) int {
 // rules, each as function(client, scope, audience, context, cb). A hook
 // that calls back with an access token sets the scopes to its scope array
 // (when it has one) and adds its other keys as claims.
-func (p *Pipeline) runHooks(s *rules.State, tx *Transaction, scopes []string, claims map[string]any) ([]string, map[string]any, error) {
+func (p *Pipeline) runHooks(s *rules.State, tx *Transaction, scopes []string, claims map[string]any, timings *[]Timing) ([]string, map[string]any, error) {
 	l := s.Lua()
 	env := s.NewEnv()
 	cb := &hookCallback{}
@@ -49,7 +50,10 @@ func (p *Pipeline) runHooks(s *rules.State, tx *Transaction, scopes []string, cl
 			requested = rules.ToLua(l, tx.RequestedScopes)
 		}
 		*cb = hookCallback{}
-		if err := s.Call(prog.Name, fn, client, requested, lua.LString(tx.Audience), hookContext, cbFn); err != nil {
+		start := time.Now()
+		err = s.Call(prog.Name, fn, client, requested, lua.LString(tx.Audience), hookContext, cbFn)
+		*timings = append(*timings, Timing{prog.Name, time.Since(start)})
+		if err != nil {
 			return nil, nil, p.ruleError(prog.Name, err, hookErrors)
 		}
 		if !cb.called {

@@ -107,12 +107,12 @@ func (p *Pipeline) run(ctx context.Context, engine *rules.Engine, tx *Transactio
 		err := engine.Run(ctx, func(s *rules.State) error {
 			var err error
 			if len(ruleSet) > 0 {
-				if run.scopes, run.claims, err = p.runRules(s, tx, run.scopes); err != nil {
+				if run.scopes, run.claims, err = p.runRules(s, tx, run.scopes, &run.timings); err != nil {
 					return err
 				}
 			}
 			if len(hooks) > 0 {
-				if run.scopes, run.claims, err = p.runHooks(s, tx, run.scopes, run.claims); err != nil {
+				if run.scopes, run.claims, err = p.runHooks(s, tx, run.scopes, run.claims, &run.timings); err != nil {
 					return err
 				}
 			}
@@ -126,6 +126,9 @@ func (p *Pipeline) run(ctx context.Context, engine *rules.Engine, tx *Transactio
 		}
 	}
 	res, err := guard(tx.GrantedScopes, run.scopes, run.claims)
+	if res != nil {
+		res.Timings = run.timings
+	}
 	return res, run, err
 }
 

@@ -3,6 +3,7 @@ package compat
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/rulesgate/rulesgate/rules"
 	lua "github.com/yuin/gopher-lua"
@@ -31,7 +32,7 @@ func (c *callback) call(l *lua.LState) int {
 // runRules runs the rules in order on one state, each with the user and
 // context the previous one called back with, and returns the access
 // token's scopes and custom claims as the last rule left them.
-func (p *Pipeline) runRules(s *rules.State, tx *Transaction, scopes []string) ([]string, map[string]any, error) {
+func (p *Pipeline) runRules(s *rules.State, tx *Transaction, scopes []string, timings *[]Timing) ([]string, map[string]any, error) {
 	l := s.Lua()
 	env := s.NewEnv() // shared by the rules, as Auth0 runs them in one container
 	user, context := lua.LValue(l.CreateTable(0, 0)), lua.LValue(p.newContext(s, tx, scopes))
@@ -48,7 +49,10 @@ func (p *Pipeline) runRules(s *rules.State, tx *Transaction, scopes []string) ([
 		}
 
 		*cb = callback{}
-		if err := s.Call(prog.Name, fn, user, context, cbFn); err != nil {
+		start := time.Now()
+		err = s.Call(prog.Name, fn, user, context, cbFn)
+		*timings = append(*timings, Timing{prog.Name, time.Since(start)})
+		if err != nil {
 			return nil, nil, p.ruleError(prog.Name, err, ruleErrors)
 		}
 		if !cb.called {

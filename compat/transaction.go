@@ -1,5 +1,7 @@
 package compat
 
+import "time"
+
 // Transaction is what the extensions of one token request see: who asked,
 // for what, and what the upstream issuer granted.
 type Transaction struct {
@@ -49,6 +51,14 @@ type Result struct {
 	DroppedScopes []string
 	// DroppedClaims are restricted claims the extensions tried to set.
 	DroppedClaims []string
+	// Timings are how long each extension ran, in the order they ran.
+	Timings []Timing
+}
+
+// Timing is how long one extension ran on one token.
+type Timing struct {
+	Extension string
+	Duration  time.Duration
 }
 
 // Client is what the gateway knows of a client beyond its id, as Auth0's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/rulesgate/rulesgate/compat"
 )
@@ -21,14 +22,24 @@ const (
 	keyPath         = "path"
 	keyRequestID    = "request_id"
 	keyVersion      = "version"
+	keyTimings      = "timings_us"
+	keyDuration     = "duration_ms"
 )
 
 // record counts and logs the end of a token request. It never logs a
 // secret or a token: only names, scopes and outcomes.
 func (g *Gateway) record(treq *tokenRequest, outcome string, granted []string, res *compat.Result, attrs ...slog.Attr) {
 	g.metrics.requests.WithLabelValues(outcome).Inc()
+	if treq != nil && !treq.start.IsZero() {
+		d := time.Since(treq.start)
+		g.metrics.requestTime.WithLabelValues(outcome).Observe(d.Seconds())
+		attrs = append(attrs, slog.Float64(keyDuration, float64(d.Microseconds())/1000))
+	}
 	if res != nil {
 		g.countDropped(treq, res)
+		for _, t := range res.Timings {
+			g.metrics.extensionTime.WithLabelValues(t.Extension).Observe(t.Duration.Seconds())
+		}
 	}
 	if !g.logger.Enabled(context.Background(), slog.LevelInfo) {
 		return
@@ -41,6 +52,13 @@ func (g *Gateway) record(treq *tokenRequest, outcome string, granted []string, r
 	}
 	if res != nil {
 		attrs = append(attrs, slog.Any(keyScopesBefore, granted), slog.Any(keyScopesAfter, res.Scopes))
+		if len(res.Timings) > 0 {
+			timings := make([]slog.Attr, len(res.Timings))
+			for i, t := range res.Timings {
+				timings[i] = slog.Int64(t.Extension, t.Duration.Microseconds())
+			}
+			attrs = append(attrs, slog.Attr{Key: keyTimings, Value: slog.GroupValue(timings...)})
+		}
 	}
 	g.logger.LogAttrs(context.Background(), slog.LevelInfo, "token request", attrs...)
 }

@@ -14,7 +14,14 @@ type metrics struct {
 	ruleSwaps     prometheus.Counter
 	ruleLoadFails prometheus.Counter
 	storeUp       prometheus.Gauge
+	requestTime   *prometheus.HistogramVec
+	upstreamTime  prometheus.Histogram
+	extensionTime *prometheus.HistogramVec
 }
+
+// latencyBuckets span a token request's life: a rule of tens of
+// microseconds to an upstream call of seconds.
+var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
@@ -60,8 +67,20 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "rulesgate_rule_store_up",
 		Help: "1 when the last call to the rule store (Redis) succeeded, else 0.",
 	})
+	m.requestTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "rulesgate_token_request_duration_seconds", Buckets: latencyBuckets,
+		Help: "Token requests, from the first byte read to the answer, by outcome.",
+	}, []string{"outcome"})
+	m.upstreamTime = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "rulesgate_upstream_duration_seconds", Buckets: latencyBuckets,
+		Help: "Calls to the upstream token endpoint, until its answer's headers.",
+	})
+	m.extensionTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "rulesgate_extension_duration_seconds", Buckets: latencyBuckets,
+		Help: "Runs of each rule, hook and action, by file name.",
+	}, []string{"extension"})
 	reg.MustRegister(m.requests, m.scopesDropped, m.claimsDropped, m.jwksFetches, m.shadowRuns, m.shadowDiffs,
-		m.ruleVersion, m.ruleSwaps, m.ruleLoadFails, m.storeUp)
+		m.ruleVersion, m.ruleSwaps, m.ruleLoadFails, m.storeUp, m.requestTime, m.upstreamTime, m.extensionTime)
 	// Every outcome is shown from the start, at zero.
 	for _, o := range []string{outcomeIssued, outcomeOpaque, outcomeDenied, outcomeBadRequest,
 		outcomeUpstream, outcomeVerification, outcomeRuleError, outcomeTimeout, outcomeNotReady} {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // maxRequestBody is the largest token request body the gateway reads.
@@ -38,6 +39,8 @@ type tokenRequest struct {
 	language  string // the first language of Accept-Language
 	requestID string // from X-Request-Id, or made up
 	pipeline  *loadedPipeline
+	start     time.Time // when the gateway began reading the request
+	upstream  time.Time // when it sent the request upstream
 }
 
 // parseTokenRequest reads the parameters of a token request body, form

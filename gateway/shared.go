@@ -128,6 +128,11 @@ func sharedFetch(ctx context.Context, c SharedCache, name string, newerThan time
 	}
 	if locked {
 		defer unlock()
+		// A fleet-mate may have fetched and let go of the lock between our
+		// look and our lock.
+		if body, at, ok := get(); ok {
+			return body, at, false, nil
+		}
 		body, err := fetch(ctx)
 		if err != nil {
 			return nil, time.Time{}, true, err

@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/rulesgate/rulesgate/compat"
@@ -28,6 +29,7 @@ func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
 		g.passThrough.ServeHTTP(w, r)
 		return
 	}
+	start := time.Now()
 	if r.Method != http.MethodPost { // RFC 6749 §3.2
 		w.Header().Set("Allow", http.MethodPost)
 		g.fail(w, r, nil, &oauthError{status: http.StatusMethodNotAllowed, code: "invalid_request",
@@ -51,6 +53,7 @@ func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
 			description: err.Error(), outcome: outcomeBadRequest})
 		return
 	}
+	treq.start = start
 	// The request runs start to end on the rule set loaded now, whatever
 	// replaces it meanwhile. Without one, no token: the upstream's would
 	// skip the rules.
@@ -67,6 +70,7 @@ func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
 	// here, body included.
 	ctx, cancel := context.WithTimeout(r.Context(), upstreamCallTimeout)
 	defer cancel()
+	treq.upstream = time.Now()
 	g.tokenProxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, tokenRequestKey{}, treq)))
 }
 
@@ -116,6 +120,9 @@ func upstreamFailure(err error) *oauthError {
 // answer with the re-signed one. Error answers pass unchanged.
 func (g *Gateway) rewriteTokenAnswer(resp *http.Response) error {
 	treq := tokenRequestOf(resp.Request)
+	if treq != nil && !treq.upstream.IsZero() {
+		g.metrics.upstreamTime.Observe(time.Since(treq.upstream).Seconds())
+	}
 	// Any success goes through verification and the rules: a 2xx other
 	// than 200 (RFC 6749 §5.1) must not carry a token past them.
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
