@@ -194,7 +194,9 @@ func versionArg(s string) (int64, error) {
 }
 
 func rulesShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	st, closeStore, pos, err := storeFlags(flag.NewFlagSet("rules show", flag.ContinueOnError), args, stderr, 1)
+	fs := flag.NewFlagSet("rules show", flag.ContinueOnError)
+	revealValues := fs.Bool("reveal", false, "print the configuration's values, which actions see as secrets")
+	st, closeStore, pos, err := storeFlags(fs, args, stderr, 1)
 	if err != nil {
 		return err
 	}
@@ -206,6 +208,9 @@ func rulesShow(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	set, err := st.Get(ctx, v)
 	if err != nil {
 		return err
+	}
+	if !*revealValues {
+		set = compat.Redacted(set)
 	}
 	fmt.Fprintf(stdout, "version %d, %s by %s: %s\n", set.Version, set.Created.Format(time.RFC3339), set.Author, set.Note)
 	for _, group := range sortedKeys(set.Files) {
@@ -223,7 +228,9 @@ func rulesShow(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func rulesDiff(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	st, closeStore, pos, err := storeFlags(flag.NewFlagSet("rules diff", flag.ContinueOnError), args, stderr, 2)
+	fs := flag.NewFlagSet("rules diff", flag.ContinueOnError)
+	revealValues := fs.Bool("reveal", false, "diff the configuration's values, which actions see as secrets")
+	st, closeStore, pos, err := storeFlags(fs, args, stderr, 2)
 	if err != nil {
 		return err
 	}
@@ -236,6 +243,9 @@ func rulesDiff(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		if sets[i], err = st.Get(ctx, v); err != nil {
 			return err
+		}
+		if !*revealValues {
+			sets[i] = compat.Redacted(sets[i])
 		}
 	}
 	fmt.Fprint(stdout, rules.Diff(sets[0], sets[1]))

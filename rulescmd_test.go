@@ -396,3 +396,49 @@ func TestRules_StartWhileRedisDown(t *testing.T) {
 	push(t, redisURL, 1, "first")
 	f.waitStamp(t, 1, 7*time.Second) // the next sync, at most 5 s away
 }
+
+// TestRules_ReviewFindings pins what a review found: a replica with only
+// documents (no extensions) and Redis down is not ready; a push whose
+// group is misspelt is refused; show keeps the configuration's values
+// out unless asked; a bad Redis URL's password stays out of the error.
+func TestRules_ReviewFindings(t *testing.T) {
+	srv := redistest.Start(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "configuration.json")
+	os.WriteFile(cfg, []byte(`{"API_KEY": "v3ry-s3cret"}`), 0o644)
+	rulesDir, _ := writeVersion(t, 1)
+	if code, out := rulesCmd(t, "push", "--redis", srv.URL(), "--rules", rulesDir, "--configuration", cfg, "-m", "n"); code != 0 {
+		t.Fatalf("push: %s", out)
+	}
+	code, out := rulesCmd(t, "show", "1", "--redis", srv.URL())
+	if code != 0 || strings.Contains(out, "v3ry-s3cret") || !strings.Contains(out, "API_KEY") {
+		t.Errorf("show without --reveal: %d\n%s", code, out)
+	}
+	if _, out := rulesCmd(t, "show", "1", "--redis", srv.URL(), "--reveal"); !strings.Contains(out, "v3ry-s3cret") {
+		t.Errorf("show --reveal hides the value")
+	}
+	if code, out := rulesCmd(t, "list", "--redis", "redis://:p4ssw0rd@host:badport/0"); code != 2 || strings.Contains(out, "p4ssw0rd") {
+		t.Errorf("bad URL: %d %q", code, out)
+	}
+
+	srv.Stop()
+	is, err := devissuer.New(map[string]devissuer.Client{"m2m": {Secret: "fleet-secret",
+		Grants: map[string][]string{"https://api.example.com": {"read:a"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := httptest.NewServer(is.Handler())
+	defer up.Close()
+	r := replica{addr: freeAddr(t), admin: freeAddr(t), stderr: &syncBuffer{}}
+	ctx, cancel := contextWithCancel(t)
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--upstream", up.URL, "--listen", r.addr, "--admin-listen", r.admin,
+			"--redis", srv.URL(), "--clients", "examples/clients.json", "--configuration", cfg}, nil, r.stderr)
+	}()
+	defer func() { cancel(); <-done }()
+	waitFor(t, r.stderr, "gateway listening")
+	if status, answer := r.token(t); status != http.StatusServiceUnavailable {
+		t.Errorf("documents only, Redis down: got %d %v, want 503: a token without rules", status, answer)
+	}
+}

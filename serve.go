@@ -62,6 +62,15 @@ func serveFlags(o *serveOptions) *flag.FlagSet {
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	// What serve starts in the background ends with it, whatever ends it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// SIGHUP reloads the keys; caught from the start, so that it never
+	// ends the process, with or without a key file.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	var o serveOptions
 	if err := parseFlags(serveFlags(&o), args, stderr); err != nil {
 		return err
@@ -74,6 +83,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	redis.SetLogger(redisLogger{logger})
 
 	local, err := compat.ReadSet(o.dirs())
 	if err != nil {
@@ -125,7 +135,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if o.signingKey != "" {
-		go watchKeys(ctx, gw, o.signingKey, keyCheckInterval, logger)
+		go watchKeys(ctx, gw, o.signingKey, keyCheckInterval, hup, logger)
 	}
 	return serveGateway(ctx, gw, ln, o.adminListen, logger)
 }
@@ -152,10 +162,7 @@ const keyCheckInterval = 5 * time.Second
 // watchKeys reloads the key file on SIGHUP and when it changes (its size
 // or modification time), until ctx ends. A file that cannot be read or
 // parsed leaves the keys in use signing, with an error in the log.
-func watchKeys(ctx context.Context, gw *gateway.Gateway, path string, every time.Duration, logger *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+func watchKeys(ctx context.Context, gw *gateway.Gateway, path string, every time.Duration, hup <-chan os.Signal, logger *slog.Logger) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 
@@ -180,6 +187,13 @@ func watchKeys(ctx context.Context, gw *gateway.Gateway, path string, every time
 		last = stamp()
 		ks, err := gateway.LoadKeySet(path)
 		if err == nil {
+			if !gw.Publishes(ks.Active.KeyID()) {
+				// A key that signs before resource servers could fetch it:
+				// `keys generate --force` on a live file, or two rotations
+				// in a row. Tokens fail to verify until their caches renew.
+				logger.Warn("the new active signing key was not published before; tokens it signs may not verify for a while",
+					"active", ks.Active.KeyID())
+			}
 			err = gw.SetKeys(ks)
 		}
 		if err != nil {
@@ -192,6 +206,14 @@ func watchKeys(ctx context.Context, gw *gateway.Gateway, path string, every time
 		}
 		logger.Info("signing keys reloaded", "active", ks.Active.KeyID(), "next", next, "published", len(ks.Keys))
 	}
+}
+
+// redisLogger sends go-redis' own messages (reconnects, pool trouble)
+// to the structured log.
+type redisLogger struct{ logger *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.logger.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }
 
 // readToken reads the admin bearer token from a file, "" for no file.
@@ -210,9 +232,12 @@ func readToken(path string) (string, error) {
 	return token, nil
 }
 
-// validateSet checks a rule set as a push must: every file compiles and
-// has its kind's shape, every document decodes.
+// validateSet checks a rule set as a push must: its layout, and every
+// file compiles and has its kind's shape, every document decodes.
 func validateSet(ctx context.Context, set *rules.Set) error {
+	if err := compat.CheckSet(set, false); err != nil {
+		return err
+	}
 	cfg, err := compat.ConfigOf(set, new(rules.Cache), compat.Config{})
 	if err != nil {
 		return err
@@ -290,13 +315,15 @@ func withNote(s *rules.Set, note string) *rules.Set {
 	return &c
 }
 
+// hasFiles reports whether a set has extensions to run: documents alone
+// (clients, configuration) are no rule set.
 func hasFiles(s *rules.Set) bool {
 	for _, files := range s.Files {
 		if len(files) > 0 {
 			return true
 		}
 	}
-	return len(s.Documents) > 0
+	return false
 }
 
 // tenantOf names the tenant for hooks and actions: the first label of an

@@ -2,10 +2,14 @@ package compat
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/rulesgate/rulesgate/rules"
 )
 
 // TestErrors_EachShapeItsOwn: each shape refuses a token only the way
@@ -66,5 +70,47 @@ func TestCacheExpiry_NotANumber(t *testing.T) {
 	now := time.UnixMilli(1_700_000_000_000)
 	if got := cacheExpiry(now, math.NaN(), math.NaN()); !got.Equal(now.Add(CacheDefaultTTL)) {
 		t.Errorf("got %v, want now + %v", got.Sub(now), CacheDefaultTTL)
+	}
+}
+
+// TestCheckSet: a push is refused when its layout could run less than it
+// says: an unknown group (a typo), files out of order or not .lua, an
+// unknown document, or no extension at all.
+func TestCheckSet(t *testing.T) {
+	file := func(name string) rules.File { return rules.NewFile(name, []byte("return function() end")) }
+	tests := []struct {
+		name string
+		set  rules.Set
+		ok   bool
+	}{
+		{"rules", rules.Set{Files: map[string][]rules.File{GroupRules: {file("10-a.lua"), file("20-b.lua")}}}, true},
+		{"a typo in a group", rules.Set{Files: map[string][]rules.File{"rule": {file("10-a.lua")}}}, false},
+		{"out of order", rules.Set{Files: map[string][]rules.File{GroupRules: {file("20-b.lua"), file("10-a.lua")}}}, false},
+		{"twice", rules.Set{Files: map[string][]rules.File{GroupRules: {file("10-a.lua"), file("10-a.lua")}}}, false},
+		{"not lua", rules.Set{Files: map[string][]rules.File{GroupHooks: {file("10-a.js")}}}, false},
+		{"a path", rules.Set{Files: map[string][]rules.File{GroupHooks: {file("../10-a.lua")}}}, false},
+		{"an unknown document", rules.Set{Files: map[string][]rules.File{GroupRules: {file("10-a.lua")}},
+			Documents: map[string]json.RawMessage{"secrets": []byte("{}")}}, false},
+		{"documents only", rules.Set{Documents: map[string]json.RawMessage{DocClients: []byte("{}")}}, false},
+	}
+	for _, tt := range tests {
+		if err := CheckSet(&tt.set, false); (err == nil) != tt.ok {
+			t.Errorf("%s: got %v, want ok %v", tt.name, err, tt.ok)
+		}
+	}
+}
+
+// TestRedacted: listings show the configuration's keys and a hash, never
+// its values, which actions see as secrets.
+func TestRedacted(t *testing.T) {
+	set := &rules.Set{Documents: map[string]json.RawMessage{
+		DocConfiguration: []byte(`{"API_KEY": "s3cret-value", "NS": "https://x/"}`), DocClients: []byte(`{"c": {}}`)}}
+	red := Redacted(set)
+	doc := string(red.Documents[DocConfiguration])
+	if strings.Contains(doc, "s3cret-value") || !strings.Contains(doc, `"API_KEY"`) || !strings.Contains(doc, "sha256:") {
+		t.Errorf("redacted configuration: %s", doc)
+	}
+	if string(red.Documents[DocClients]) != `{"c": {}}` || !strings.Contains(string(set.Documents[DocConfiguration]), "s3cret-value") {
+		t.Error("Redacted changed the clients or the original set")
 	}
 }

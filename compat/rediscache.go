@@ -67,8 +67,14 @@ redis.call('ZADD', KEYS[2], at, key)
 return 1
 `)
 
+// redisCacheCall bounds one api.cache call: a Redis that hangs must cost
+// an action a miss, not the rule timeout.
+const redisCacheCall = 250 * time.Millisecond
+
 // Get implements Cache.
 func (c *RedisCache) Get(ctx context.Context, key string) (CacheEntry, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, redisCacheCall)
+	defer cancel()
 	res, err := redisCacheGet.Run(ctx, c.client, []string{c.values, c.expiry}, key, time.Now().UnixMilli()).Slice()
 	if errors.Is(err, redis.Nil) {
 		return CacheEntry{}, false, nil
@@ -86,6 +92,8 @@ func (c *RedisCache) Set(ctx context.Context, key, value string, expiresAt time.
 	if err := checkEntry(key, value); err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, redisCacheCall)
+	defer cancel()
 	err := redisCacheSet.Run(ctx, c.client, []string{c.values, c.expiry}, key, value,
 		expiresAt.UnixMilli(), time.Now().UnixMilli(), CacheMaxEntries, CacheMaxTotal).Err()
 	if err != nil {
@@ -96,6 +104,8 @@ func (c *RedisCache) Set(ctx context.Context, key, value string, expiresAt time.
 
 // Delete implements Cache.
 func (c *RedisCache) Delete(ctx context.Context, key string) error {
+	ctx, cancel := context.WithTimeout(ctx, redisCacheCall)
+	defer cancel()
 	_, err := c.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HDel(ctx, c.values, key)
 		p.ZRem(ctx, c.expiry, key)

@@ -3,10 +3,15 @@ package compat
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/rulesgate/rulesgate/rules"
 	lua "github.com/yuin/gopher-lua"
@@ -55,6 +60,42 @@ func ReadSet(d Dirs) (*rules.Set, error) {
 		set.Documents[doc.name] = bytes.TrimSpace(data)
 	}
 	return set, nil
+}
+
+// ErrEmptySet is CheckSet's error for a set without any extension.
+var ErrEmptySet = errors.New("the set has no rules, hooks or actions")
+
+// CheckSet checks the layout of a set before it is pushed: only the groups
+// and documents rulesgate knows, files named *.lua, unique and in name
+// order, and at least one extension unless allowEmpty. A typo in a group's
+// name must not push a set that runs nothing.
+func CheckSet(set *rules.Set, allowEmpty bool) error {
+	files := 0
+	for group, fs := range set.Files {
+		switch group {
+		case GroupRules, GroupHooks, GroupActions, GroupShadowActions:
+		default:
+			return fmt.Errorf("check set: unknown group %q (rules, hooks, actions, shadow-actions)", group)
+		}
+		for i, f := range fs {
+			if !strings.HasSuffix(f.Name, ".lua") || strings.ContainsAny(f.Name, "/\\") {
+				return fmt.Errorf("check set: %s/%q is not a .lua file name", group, f.Name)
+			}
+			if i > 0 && fs[i-1].Name >= f.Name {
+				return fmt.Errorf("check set: %s/%s: files must be unique and in name order, the order they run in", group, f.Name)
+			}
+		}
+		files += len(fs)
+	}
+	for name := range set.Documents {
+		if name != DocConfiguration && name != DocClients {
+			return fmt.Errorf("check set: unknown document %q (configuration, clients)", name)
+		}
+	}
+	if files == 0 && !allowEmpty {
+		return fmt.Errorf("check set: %w", ErrEmptySet)
+	}
+	return nil
 }
 
 // ConfigOf compiles a rule set into the pipeline configuration it
@@ -138,4 +179,28 @@ func checkShape(name string, v lua.LValue, action bool) error {
 		return fmt.Errorf("validate %s: %w: the file returns a %s, not a table with %s(event, api)", name, ErrShape, v.Type(), actionEntry)
 	}
 	return nil
+}
+
+// Redacted returns a copy of set whose configuration, which actions see as
+// event.secrets, is replaced by its keys and a hash: what listings and
+// diffs show unless asked to reveal values.
+func Redacted(set *rules.Set) *rules.Set {
+	doc, ok := set.Documents[DocConfiguration]
+	if !ok {
+		return set
+	}
+	c := *set
+	c.Documents = maps.Clone(set.Documents)
+	var values map[string]json.RawMessage
+	keys := []string{}
+	if json.Unmarshal(doc, &values) == nil {
+		for k := range values {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	sum := sha256.Sum256(doc)
+	c.Documents[DocConfiguration], _ = json.Marshal(map[string]any{
+		"redacted": "sha256:" + hex.EncodeToString(sum[:]), "keys": keys})
+	return &c
 }

@@ -12,10 +12,16 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/rulesgate/rulesgate/compat"
 	"github.com/rulesgate/rulesgate/rules"
 )
+
+// adminValidateTimeout bounds the validation of a pushed set, which runs
+// the file level of every program.
+const adminValidateTimeout = 10 * time.Second
 
 // maxAdminBody bounds a pushed rule set: Auth0 recommended 100 kB of
 // rules in all; a set holds rules, hooks, actions and two documents.
@@ -82,7 +88,7 @@ func (a *Admin) show(w http.ResponseWriter, r *http.Request) {
 		storeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, set)
+	writeJSON(w, http.StatusOK, reveal(r, set))
 }
 
 func (a *Admin) diff(w http.ResponseWriter, r *http.Request) {
@@ -94,10 +100,19 @@ func (a *Admin) diff(w http.ResponseWriter, r *http.Request) {
 			storeError(w, err)
 			return
 		}
-		sets[i] = set
+		sets[i] = reveal(r, set)
 	}
 	w.Header().Set("Content-Type", "text/x-diff; charset=utf-8")
 	io.WriteString(w, rules.Diff(sets[0], sets[1]))
+}
+
+// reveal returns the set with its configuration's values only when the
+// call asks for them with ?reveal=true: they are the actions' secrets.
+func reveal(r *http.Request, set *rules.Set) *rules.Set {
+	if r.URL.Query().Get("reveal") == "true" {
+		return set
+	}
+	return compat.Redacted(set)
 }
 
 // adminPush validates and stores a set sent as JSON (rules.Set: files by
@@ -122,7 +137,10 @@ func (g *Gateway) adminPush(a *Admin) http.HandlerFunc {
 			}
 		}
 		set.Version = 0
-		if err := a.Validate(r.Context(), &set); err != nil {
+		vctx, cancel := context.WithTimeout(r.Context(), adminValidateTimeout)
+		err := a.Validate(vctx, &set)
+		cancel()
+		if err != nil {
 			writeOAuthError(w, http.StatusUnprocessableEntity, "invalid_request", "refused, nothing pushed: "+err.Error())
 			return
 		}

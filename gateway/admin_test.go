@@ -177,6 +177,12 @@ func TestGateway_FollowsStore(t *testing.T) {
 	if v, _ := gw.RuleVersion(); v != "1" {
 		t.Errorf("a version that cannot be built replaced the one in use: %q", v)
 	}
+	rec := httptest.NewRecorder()
+	gw.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if body := rec.Body.String(); rec.Code != http.StatusOK || !strings.Contains(body, `"rule_version":"1"`) ||
+		!strings.Contains(body, `"load_error":"version 2: `) {
+		t.Errorf("readyz while version 2 cannot be built: %d %s", rec.Code, body)
+	}
 	status, _, answer := postForm(t, gw.URL+"/oauth/token", ccForm("read:a"))
 	if status != http.StatusOK {
 		t.Fatalf("status %d %v", status, answer)

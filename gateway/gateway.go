@@ -65,6 +65,7 @@ type Gateway struct {
 	verifier    *Verifier
 	pipeline    atomic.Pointer[loadedPipeline]
 	store       atomic.Pointer[storeStatus]
+	loadErr     atomic.Pointer[loadError]
 	keys        atomic.Pointer[keyState]
 	issuer      string
 	publicURL   string

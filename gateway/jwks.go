@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -45,13 +46,14 @@ var (
 // Verifier verifies tokens against the upstream's JWKS, which it caches and
 // fetches again on an unknown kid, at most once per jwksMinRefetch.
 type Verifier struct {
-	client  *http.Client
-	jwksURL *url.URL
-	issuer  string // expected iss; empty skips the check
-	logger  *slog.Logger
-	onFetch func(result string)
-	now     func() time.Time
-	shared  SharedCache // nil: this replica fetches alone
+	client     *http.Client
+	jwksURL    *url.URL
+	issuer     string // expected iss; empty skips the check
+	logger     *slog.Logger
+	onFetch    func(result string)
+	now        func() time.Time
+	shared     SharedCache // nil: this replica fetches alone
+	sharedName string      // the JWKS's name in it, after its URL
 
 	group     singleflight.Group
 	mu        sync.RWMutex
@@ -137,7 +139,7 @@ func (v *Verifier) key(ctx context.Context, h jose.Header) (any, error) {
 	mayFetch := now.Sub(attempted) >= jwksMinRefetch
 
 	if (keys == nil || now.Sub(fetched) > jwksMaxAge) && mayFetch {
-		fresh, at, err := v.refresh(ctx, now.Add(-jwksMaxAge))
+		fresh, at, err := v.refresh(ctx, now.Add(-jwksMaxAge), "")
 		switch {
 		case err == nil:
 			keys, fetched = fresh, at
@@ -163,7 +165,7 @@ func (v *Verifier) key(ctx context.Context, h jose.Header) (any, error) {
 	}
 	// An unknown kid: the upstream may have rotated its keys. A copy a
 	// fleet-mate fetched since will do, if recent enough to have seen it.
-	keys, _, err := v.refresh(ctx, later(fetched, now.Add(-jwksMinRefetch)))
+	keys, _, err := v.refresh(ctx, later(fetched, now.Add(-jwksMinRefetch)), h.KeyID)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +207,9 @@ func later(a, b time.Time) time.Time {
 // Share makes the verifier take the JWKS from c when a fleet-mate fetched
 // it recently enough, and fetch it for the fleet when it takes c's lock.
 // Call it before the first Verify.
-func (v *Verifier) Share(c SharedCache) { v.shared = c }
+func (v *Verifier) Share(c SharedCache) {
+	v.shared, v.sharedName = c, "jwks:"+shortHash(v.jwksURL.String())
+}
 
 // jwksResult is what one refresh gives its waiters.
 type jwksResult struct {
@@ -214,14 +218,15 @@ type jwksResult struct {
 }
 
 // refresh fetches the JWKS once for all callers waiting on it, from a
-// fleet-mate's copy fetched after newerThan when there is one, and returns
-// the keys and when they were fetched.
-func (v *Verifier) refresh(ctx context.Context, newerThan time.Time) ([]jose.JSONWebKey, time.Time, error) {
+// fleet-mate's copy fetched after newerThan when there is one that parses
+// and, when kid is not empty, has that key; it returns the keys and when
+// they were fetched.
+func (v *Verifier) refresh(ctx context.Context, newerThan time.Time, kid string) ([]jose.JSONWebKey, time.Time, error) {
 	ch := v.group.DoChan("jwks", func() (any, error) {
 		// The fetch outlives a caller that gives up; others may be waiting.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), jwksFetchTimeout)
 		defer cancel()
-		body, at, source, err := v.fetchBody(fctx, newerThan)
+		body, at, source, err := v.fetchBody(fctx, newerThan, kid)
 		var keys []jose.JSONWebKey
 		if err == nil {
 			keys, err = v.parse(body)
@@ -251,7 +256,7 @@ func (v *Verifier) refresh(ctx context.Context, newerThan time.Time) ([]jose.JSO
 
 // fetchBody reads the JWKS document: the fleet's copy when there is a
 // recent enough one ("shared"), else from the upstream ("ok").
-func (v *Verifier) fetchBody(ctx context.Context, newerThan time.Time) ([]byte, time.Time, string, error) {
+func (v *Verifier) fetchBody(ctx context.Context, newerThan time.Time, kid string) ([]byte, time.Time, string, error) {
 	get := func(ctx context.Context) ([]byte, error) {
 		body, err := fetch(ctx, v.client, v.jwksURL)
 		if err != nil {
@@ -260,7 +265,11 @@ func (v *Verifier) fetchBody(ctx context.Context, newerThan time.Time) ([]byte, 
 		return body, nil
 	}
 	if v.shared != nil {
-		body, at, mine, err := sharedFetch(ctx, v.shared, "jwks", newerThan, v.now, get)
+		accept := func(body []byte) bool {
+			keys, err := v.parse(body)
+			return err == nil && len(keys) > 0 && (kid == "" || slices.ContainsFunc(keys, func(k jose.JSONWebKey) bool { return k.KeyID == kid }))
+		}
+		body, at, mine, err := sharedFetch(ctx, v.shared, v.sharedName, newerThan, v.now, get, accept)
 		switch {
 		case err == nil && !mine:
 			return body, at, "shared", nil

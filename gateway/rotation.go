@@ -152,6 +152,11 @@ func (g *Gateway) SetKeys(ks *KeySet) error {
 
 func (g *Gateway) keySet() *KeySet { return g.keys.Load().set }
 
+// Publishes reports whether the JWKS in use publishes kid.
+func (g *Gateway) Publishes(kid string) bool {
+	return slices.ContainsFunc(g.keySet().Keys, func(k *SigningKey) bool { return k.KeyID() == kid })
+}
+
 // serveJWKS publishes the public keys in use.
 func (g *Gateway) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	g.serveDocument(g.keys.Load().jwks)(w, r)

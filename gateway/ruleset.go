@@ -107,11 +107,13 @@ func (g *Gateway) SyncOnce(ctx context.Context, st rules.Store, build Build) {
 
 	p, err := build(set)
 	if err != nil {
+		g.loadErr.Store(&loadError{version: version, err: err})
 		g.metrics.ruleLoadFails.Inc()
 		g.logger.Error("rule set not loaded; the version in use stays", slog.String(keyVersion, version),
 			slog.String(keyCause, err.Error()))
 		return
 	}
+	g.loadErr.Store(nil)
 	g.setPipeline(p, rules.Ref{Version: ref.Version, ID: set.ID}, version)
 	g.logger.Info("rule set loaded", slog.String(keyVersion, version), slog.String("note", set.Note))
 }
@@ -135,12 +137,21 @@ func (g *Gateway) setStoreStatus(err error) {
 	}
 }
 
+// loadError is a version the store named active that could not be built.
+type loadError struct {
+	version string
+	err     error
+}
+
 // readiness is /readyz's answer.
 type readiness struct {
 	Ready       bool   `json:"ready"`
 	RuleVersion string `json:"rule_version,omitempty"`
 	RuleSource  string `json:"rule_source,omitempty"` // store or directories
 	Store       string `json:"store,omitempty"`       // ok, or why not
+	// LoadError names an active version this replica could not build,
+	// while it serves the one it has.
+	LoadError string `json:"load_error,omitempty"`
 }
 
 // serveReady answers 200 once the gateway has a rule set, 503 before.
@@ -159,6 +170,9 @@ func (g *Gateway) serveReady(w http.ResponseWriter, _ *http.Request) {
 		if st.err != nil {
 			r.Store = "unreachable since " + st.when.UTC().Format(time.RFC3339) + ": " + st.err.Error()
 		}
+	}
+	if le := g.loadErr.Load(); le != nil {
+		r.LoadError = "version " + le.version + ": " + le.err.Error()
 	}
 	w.Header().Set("Content-Type", "application/json")
 	if !r.Ready {

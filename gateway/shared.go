@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -103,18 +105,19 @@ const (
 var errNotShared = errors.New("no shared copy")
 
 // sharedFetch returns the fleet's copy of a document fetched after
-// newerThan: one held already, or the one the replica that takes the lock
-// fetches, with fetch, while the others wait for it; mine says whether
-// this replica fetched it. Any failure of the cache itself is errNotShared
-// or fetch's own result: the cache never stands between a replica and its
-// upstream.
+// newerThan that accept takes: one held already, or the one the replica
+// that takes the lock fetches, with fetch, while the others wait for it;
+// mine says whether this replica fetched it. Only a document accept takes
+// is shared, so that one bad answer cannot reach the fleet. Any failure of
+// the cache itself is errNotShared or fetch's own result: the cache never
+// stands between a replica and its upstream.
 func sharedFetch(ctx context.Context, c SharedCache, name string, newerThan time.Time, now func() time.Time,
-	fetch func(context.Context) ([]byte, error)) (body []byte, fetched time.Time, mine bool, err error) {
+	fetch func(context.Context) ([]byte, error), accept func([]byte) bool) (body []byte, fetched time.Time, mine bool, err error) {
 	get := func() ([]byte, time.Time, bool) {
 		cctx, cancel := context.WithTimeout(ctx, sharedCallTime)
 		defer cancel()
 		body, at, ok, err := c.Get(cctx, name)
-		return body, at, ok && err == nil && at.After(newerThan)
+		return body, at, ok && err == nil && at.After(newerThan) && accept(body)
 	}
 	if body, at, ok := get(); ok {
 		return body, at, false, nil
@@ -138,6 +141,9 @@ func sharedFetch(ctx context.Context, c SharedCache, name string, newerThan time
 			return nil, time.Time{}, true, err
 		}
 		at := now()
+		if !accept(body) {
+			return body, at, true, nil // the caller sees what is wrong with it
+		}
 		pctx, cancel := context.WithTimeout(ctx, sharedCallTime)
 		c.Put(pctx, name, body, at) // best effort: the others fetch themselves after sharedWait
 		cancel()
@@ -157,6 +163,13 @@ func sharedFetch(ctx context.Context, c SharedCache, name string, newerThan time
 	return nil, time.Time{}, false, errNotShared
 }
 
+// shortHash names an upstream in the shared cache, so that fleets of
+// different upstreams can share one Redis.
+func shortHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:8])
+}
+
 // discover reads the upstream's discovery document and shares it with the
 // fleet; when the upstream cannot be reached, the fleet's last copy will
 // do, so that a replica can start during an upstream outage.
@@ -167,15 +180,16 @@ func (g *Gateway) discover(ctx context.Context, base *url.URL, shared SharedCach
 	}
 	cctx, cancel := context.WithTimeout(ctx, sharedCallTime)
 	defer cancel()
+	name := "discovery:" + shortHash(base.String())
 	if err == nil {
 		if up.Document != nil {
 			if doc, jerr := json.Marshal(up.Document); jerr == nil {
-				shared.Put(cctx, "discovery", doc, time.Now()) // best effort
+				shared.Put(cctx, name, doc, time.Now()) // best effort
 			}
 		}
 		return up, nil
 	}
-	body, at, ok, cerr := shared.Get(cctx, "discovery")
+	body, at, ok, cerr := shared.Get(cctx, name)
 	if cerr != nil || !ok {
 		return nil, err
 	}

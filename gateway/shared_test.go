@@ -133,3 +133,33 @@ func TestShared_DiscoveryDuringOutage(t *testing.T) {
 		t.Error("without the fleet's copy, a start during the outage succeeded")
 	}
 }
+
+// TestShared_BadJWKSNotShared: a JWKS answer that is not a key set (a
+// proxy's maintenance page with a 200) is never shared: the next replica
+// asks the upstream itself.
+func TestShared_BadJWKSNotShared(t *testing.T) {
+	srv := redistest.Start(t)
+	up := newFakeIssuer(t, "/oauth/token")
+	up.noDiscovery = true // Auth0's paths, on the front below
+	var broken atomic.Bool
+	broken.Store(true)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if broken.Load() && r.URL.Path == "/.well-known/jwks.json" {
+			w.Header().Set("Content-Type", "text/html")
+			w.Write([]byte("<html>back soon</html>"))
+			return
+		}
+		up.Config.Handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+
+	first := newTestGateway(t, front.URL, compat.Config{NarrowScopes: true}, func(c *Config) { c.Shared = newSharedCache(t, srv) })
+	if status, _, _ := postForm(t, first.URL+"/oauth/token", ccForm("read:a")); status != http.StatusBadGateway {
+		t.Fatalf("with a broken JWKS: status %d, want 502", status)
+	}
+	broken.Store(false)
+	second := newTestGateway(t, front.URL, compat.Config{NarrowScopes: true}, func(c *Config) { c.Shared = newSharedCache(t, srv) })
+	if status, _, answer := postForm(t, second.URL+"/oauth/token", ccForm("read:a")); status != http.StatusOK {
+		t.Errorf("a new replica after the upstream recovered: status %d %v; the bad answer was shared", status, answer)
+	}
+}

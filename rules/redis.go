@@ -53,6 +53,11 @@ func NewRedisStore(client redis.UniversalClient, prefix string) *RedisStore {
 func NewRedisClient(rawURL string) (redis.UniversalClient, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
+		// Not err itself: url.Error repeats the URL, password included.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
 		return nil, fmt.Errorf("redis url: %w", err)
 	}
 	q := u.Query()
