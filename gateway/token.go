@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"strconv"
@@ -108,7 +109,8 @@ func upstreamFailure(err error) *oauthError {
 	if errors.As(err, &oe) {
 		return oe
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		return &oauthError{status: http.StatusGatewayTimeout, code: "server_error",
 			description: "the upstream issuer did not answer in time", outcome: outcomeUpstream, cause: err}
 	}
