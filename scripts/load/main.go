@@ -5,6 +5,10 @@
 //
 //	go run ./scripts/load [-conns 16] [-round 15s] [-rounds 2]   # from the repository root
 //
+// With -soak DUR it drives rulesgate on Redis for DUR with a push every
+// 5 s and a Redis restart half-way, and reports errors (which must be
+// none), p50/p99 and peak RSS.
+//
 // With -swap DUR it measures instead whether a rule set swap pauses token
 // traffic: rulesgate on a real redis-server, p99 latency in rounds with a
 // push of a new version every DUR against rounds without (target: within
@@ -42,6 +46,7 @@ func main() {
 		upstream  = flag.String("upstream", "", "internal: the issuer the bare proxy forwards to")
 		listen    = flag.String("listen", "", "internal: the bare proxy's address")
 		swap      = flag.Duration("swap", 0, "instead: rulesgate on Redis, p99 with a rule set push every DUR against p99 without")
+		soak      = flag.Duration("soak", 0, "instead: rulesgate on Redis for DUR, a push every 5 s and Redis restarted half-way")
 	)
 	flag.Parse()
 	log.SetFlags(0)
@@ -49,6 +54,12 @@ func main() {
 	if *bareProxy {
 		if err := runBareProxy(*upstream, *listen); err != nil {
 			log.Fatalf("bare proxy: %v", err)
+		}
+		return
+	}
+	if *soak > 0 {
+		if err := runSoak(*conns, *soak); err != nil {
+			log.Fatalf("load: %v", err)
 		}
 		return
 	}
