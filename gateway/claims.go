@@ -72,11 +72,16 @@ func (c Claims) Strings(name string) ([]string, bool) {
 // (RFC 7519 §2).
 func (c Claims) NumericDate(name string) (time.Time, bool) {
 	f, err := strconv.ParseFloat(c[name], 64)
-	if err != nil {
+	// RFC 7519 §2: seconds since the epoch. A value past year 9999, or
+	// before 1970, is no date a token can mean (and 1e19 would wrap).
+	if err != nil || f < 0 || f > maxNumericDate {
 		return time.Time{}, false
 	}
 	return time.Unix(int64(f), 0), true
 }
+
+// maxNumericDate is 9999-12-31T23:59:59Z.
+const maxNumericDate = 253402300799
 
 // Set encodes v as the claim name.
 func (c Claims) Set(name string, v any) error {

@@ -83,6 +83,13 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (jose.Header, Claims,
 		return jose.Header{}, nil, fmt.Errorf("verify upstream token: %w", err)
 	}
 	header := jws.Signatures[0].Header
+	// RFC 7515 §4.1.11: extensions the gateway does not implement must
+	// fail; it implements none, b64 (RFC 7797) included.
+	for _, name := range []string{"crit", "b64"} {
+		if _, ok := header.ExtraHeaders[jose.HeaderKey(name)]; ok {
+			return header, nil, fmt.Errorf("verify upstream token: %q header not supported", name)
+		}
+	}
 
 	key, err := v.key(ctx, header)
 	if err != nil {
@@ -114,8 +121,14 @@ func (v *Verifier) checkClaims(claims Claims) error {
 	if now.After(exp.Add(clockLeeway)) { // RFC 7519 §4.1.4
 		return errTokenExpired
 	}
-	if nbf, ok := claims.NumericDate("nbf"); ok && now.Add(clockLeeway).Before(nbf) { // RFC 7519 §4.1.5
-		return errors.New("token not valid yet")
+	if _, present := claims["nbf"]; present {
+		nbf, ok := claims.NumericDate("nbf")
+		if !ok {
+			return errors.New("nbf not a date")
+		}
+		if now.Add(clockLeeway).Before(nbf) { // RFC 7519 §4.1.5
+			return errors.New("token not valid yet")
+		}
 	}
 	if v.issuer != "" {
 		iss, _ := claims.String("iss")
