@@ -19,9 +19,10 @@ var discoveryStatuses = []int{
 // FuzzDiscover reads hostile discovery documents served by an httptest
 // upstream. Discover must never panic, and gives either an error or an
 // upstream whose token endpoint and JWKS are absolute http(s) URLs: the
-// document's when it names them, else Auth0's paths on the base URL.
+// document's when it names them, else Auth0's paths on the base URL. The
+// base URL has a path, as a Keycloak realm's has.
 //
-// status picks the OpenID Connect path's answer from discoveryStatuses;
+// pick chooses the OpenID Connect path's answer from discoveryStatuses;
 // when it is 404, the RFC 8414 path serves the body instead.
 func FuzzDiscover(f *testing.F) {
 	var (
