@@ -97,19 +97,36 @@ func namespaceHost(name string) string {
 	return strings.TrimSuffix(name, ".")
 }
 
+// Bounds of the dropped scopes a result lists, for the log.
+const (
+	maxDropped    = 100
+	maxDroppedLen = 256
+)
+
 // guard applies Auth0's rules to what the extensions left: scopes cut to
 // the grant, restricted claims dropped, custom claims bounded in size.
 func guard(granted, scopes []string, claims map[string]any) (*Result, error) {
 	res := &Result{Scopes: []string{}, Claims: claims}
 
-	grant, seen := lookup(granted), firstSeen(len(scopes))
-	for i, s := range scopes {
+	// A scope longer than every granted one is dropped unread: a rule can
+	// hand over many long strings, and hashing each would outlast its
+	// deadline. Only what is kept, at most the grant, is deduplicated.
+	longest := 0
+	for _, g := range granted {
+		longest = max(longest, len(g))
+	}
+	grant, seen, dropped := lookup(granted), firstSeen(len(granted)), firstSeen(maxDropped)
+	for _, s := range scopes {
 		switch {
-		case seen(scopes[:i], s):
-		case grant(s):
-			res.Scopes = append(res.Scopes, s)
-		default:
-			res.DroppedScopes = append(res.DroppedScopes, s)
+		case len(s) <= longest && grant(s):
+			if !seen(res.Scopes, s) {
+				res.Scopes = append(res.Scopes, s)
+			}
+		case len(res.DroppedScopes) < maxDropped:
+			s = s[:min(len(s), maxDroppedLen)]
+			if !dropped(res.DroppedScopes, s) {
+				res.DroppedScopes = append(res.DroppedScopes, s)
+			}
 		}
 	}
 

@@ -25,6 +25,10 @@ func (s *State) jsonEncode(l *lua.LState) int {
 		l.RaiseError("json.encode: %v", err)
 		return 0
 	}
+	if over(v, s.maxOut) {
+		l.RaiseError("json.encode: the result would be longer than %d bytes", s.maxOut)
+		return 0
+	}
 	out, err := json.Marshal(v)
 	if err != nil {
 		l.RaiseError("json.encode: %v", err)
@@ -32,6 +36,37 @@ func (s *State) jsonEncode(l *lua.LState) int {
 	}
 	l.Push(lua.LString(out))
 	return 1
+}
+
+// over reports whether v's JSON is surely longer than max: it adds up
+// what v holds and stops once past max, before anything is encoded.
+func over(v any, max int) bool {
+	n := 0
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		switch v := v.(type) {
+		case string:
+			n += len(v) + 2
+		case map[string]any:
+			for k, e := range v {
+				n += len(k) + 4
+				if n > max || walk(e) {
+					return true
+				}
+			}
+		case []any:
+			for _, e := range v {
+				n++
+				if n > max || walk(e) {
+					return true
+				}
+			}
+		default:
+			n += 8
+		}
+		return n > max
+	}
+	return walk(v)
 }
 
 func jsonDecode(l *lua.LState) int {

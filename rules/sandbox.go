@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"context"
+	"log/slog"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -79,7 +81,8 @@ func newState(opts Options) *State {
 		l.Call(1, 0)
 	}
 
-	s := &State{l: l, base: l.NewTable(), guarded: map[*lua.LTable]*lua.LTable{}, logger: opts.Logger}
+	s := &State{l: l, base: l.NewTable(), guarded: map[*lua.LTable]*lua.LTable{}, logger: opts.Logger,
+		maxOut: opts.Limits.MaxStringSize}
 	s.installBase()
 	s.installModules(opts.Limits.MaxStringSize)
 	s.installEnvironments()
@@ -353,13 +356,25 @@ func typeOf(typ lua.LValue) lua.LGFunction {
 	}
 }
 
-// print sends what a program prints to the log at debug level.
+// maxPrint bounds one printed message in the log (Auth0 keeps 256
+// characters of each console.log).
+const maxPrint = 4 << 10
+
+// print sends what a program prints to the log at debug level, cut to
+// maxPrint bytes; nothing is built when debug logs are off.
 func (s *State) print(l *lua.LState) int {
-	parts := make([]string, l.GetTop())
-	for i := range parts {
-		parts[i] = l.ToStringMeta(l.Get(i + 1)).String()
+	if !s.logger.Enabled(context.Background(), slog.LevelDebug) {
+		return 0
 	}
-	s.logger.Debug("extension print", "extension", s.running, "message", strings.Join(parts, "\t"))
+	var b strings.Builder
+	for i := 1; i <= l.GetTop() && b.Len() < maxPrint; i++ {
+		if i > 1 {
+			b.WriteByte('\t')
+		}
+		part := l.ToStringMeta(l.Get(i)).String()
+		b.WriteString(part[:min(len(part), maxPrint-b.Len())])
+	}
+	s.logger.Debug("extension print", "extension", s.running, "message", b.String())
 	return 0
 }
 

@@ -20,6 +20,7 @@ type State struct {
 	guarded map[*lua.LTable]*lua.LTable
 	logger  *slog.Logger
 	running string // name of the program being run, for print
+	maxOut  int    // the longest string a library call may build
 
 	// Programs loaded once per state see globals through fileEnv, an empty
 	// table whose metatable sends reads and writes to the current run's
