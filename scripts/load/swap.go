@@ -2,12 +2,9 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -15,67 +12,12 @@ import (
 // runSwap measures token latency on a gateway that follows a rule set in
 // Redis, in alternating rounds: quiet, and with a push every interval.
 func runSwap(conns int, round time.Duration, rounds int, warmup, interval time.Duration) error {
-	tmp, err := os.MkdirTemp("", "rulesgate-swap-")
+	rig, err := startRedisRig()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-
-	iss, err := startIssuer()
-	if err != nil {
-		return fmt.Errorf("start issuer: %w", err)
-	}
-	defer iss.Close()
-	gwBin := filepath.Join(tmp, "rulesgate")
-	if out, err := exec.Command("go", "build", "-o", gwBin, ".").CombinedOutput(); err != nil {
-		return fmt.Errorf("build rulesgate: %v\n%s", err, out)
-	}
-	redisAddr := freeAddr()
-	_, port, _ := net.SplitHostPort(redisAddr)
-	redis, err := start(os.Stderr, "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning")
-	if err != nil {
-		return err
-	}
-	defer stop(redis)
-	redisURL := "redis://" + redisAddr
-
-	// Two versions of the example rules, told apart by a comment, so that
-	// every push is a new version with a file to compile.
-	dirs := [2]string{filepath.Join(tmp, "a"), filepath.Join(tmp, "b")}
-	for i, dir := range dirs {
-		if err := copyRules("examples/rules", dir, "-- version "+strconv.Itoa(i)); err != nil {
-			return err
-		}
-	}
-	push := func(i int) error {
-		out, err := exec.Command(gwBin, "rules", "push", "--redis", redisURL, "--rules", dirs[i%2],
-			"--clients", "examples/clients.json", "--configuration", "examples/configuration.json",
-			"-m", "swap "+strconv.Itoa(i)).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("push: %v: %s", err, out)
-		}
-		return nil
-	}
-	time.Sleep(200 * time.Millisecond) // redis-server up
-	if err := push(0); err != nil {
-		return err
-	}
-
-	gwAddr := freeAddr()
-	gwLog, err := os.Create(filepath.Join(tmp, "gateway.log"))
-	if err != nil {
-		return err
-	}
-	defer gwLog.Close()
-	gw, err := start(gwLog, gwBin, "serve", "--upstream", iss.URL, "--listen", gwAddr, "--redis", redisURL)
-	if err != nil {
-		return err
-	}
-	defer stop(gw)
-	url := "http://" + gwAddr + "/oauth/token"
-	if err := waitReady(url); err != nil {
-		return err
-	}
+	defer rig.close()
+	url, push := rig.url, func(i int) error { return rig.push(i, "swap") }
 	drive(url, conns, warmup)
 
 	var quiet, pushing stats
