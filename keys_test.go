@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/rulesgate/rulesgate/gateway"
 	"github.com/rulesgate/rulesgate/gateway/devissuer"
 )
 
@@ -156,5 +159,58 @@ func TestRun_ServeReloadsKeys(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "signing keys reloaded") {
 		t.Errorf("no reload in the log")
+	}
+}
+
+// TestWatchKeys_FileChange: serve reloads the key set when the file
+// changes, without a signal; a file that cannot be parsed leaves the keys
+// in use.
+func TestWatchKeys_FileChange(t *testing.T) {
+	is, err := devissuer.New(map[string]devissuer.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := httptest.NewServer(is.Handler())
+	defer up.Close()
+	file := filepath.Join(t.TempDir(), "keys.json")
+	if code, out := keysCmd(t, "generate", "--out", file); code != 0 {
+		t.Fatalf("generate: %s", out)
+	}
+	ks, err := gateway.LoadKeySet(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(up.URL)
+	gw, err := gateway.New(t.Context(), gateway.Config{Upstream: u, PublicURL: "http://gw.example", Keys: ks,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	go watchKeys(t.Context(), gw, file, 20*time.Millisecond, make(chan os.Signal), slog.New(slog.NewTextHandler(&logs, nil)))
+
+	time.Sleep(100 * time.Millisecond) // watchKeys has read the file's stamp
+	keysCmd(t, "rotate", "--file", file) // publishes a next key
+	next := ""
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if reloaded, _ := gateway.LoadKeySet(file); reloaded != nil && reloaded.Next != nil {
+			next = reloaded.Next.KeyID()
+		}
+		if next != "" && gw.Publishes(next) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the changed key file was not reloaded")
+		}
+	}
+
+	os.WriteFile(file, []byte("not a key set"), 0o600)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), "signing keys not reloaded"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a broken key file was not reported")
+		}
+	}
+	if !gw.Publishes(next) {
+		t.Error("a broken key file replaced the keys in use")
 	}
 }
