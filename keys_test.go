@@ -189,7 +189,7 @@ func TestWatchKeys_FileChange(t *testing.T) {
 	var logs syncBuffer
 	go watchKeys(t.Context(), gw, file, 20*time.Millisecond, make(chan os.Signal), slog.New(slog.NewTextHandler(&logs, nil)))
 
-	time.Sleep(100 * time.Millisecond) // watchKeys has read the file's stamp
+	time.Sleep(100 * time.Millisecond)   // watchKeys has read the file's stamp
 	keysCmd(t, "rotate", "--file", file) // publishes a next key
 	next := ""
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
