@@ -1,7 +1,6 @@
 package compat
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -137,49 +136,16 @@ func guard(granted, scopes []string, claims map[string]any) (*Result, error) {
 		}
 	}
 	sort.Strings(res.DroppedClaims)
-	if len(claims) > 0 && sizeBound(claims) > MaxClaimsSize {
-		// Measured as the token will carry them: without HTML escaping.
-		var size countingWriter
-		enc := json.NewEncoder(&size)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(claims); err != nil {
-			return nil, fmt.Errorf("encode custom claims: %w", err)
+	if len(claims) > 0 {
+		size, err := jsonSize(claims, MaxClaimsSize)
+		if err != nil {
+			return nil, fmt.Errorf("measure custom claims: %w", err)
 		}
-		if size-1 > MaxClaimsSize { // Encode adds a newline
+		if size > MaxClaimsSize {
 			return nil, ErrClaimsTooLarge
 		}
 	}
 	return res, nil
-}
-
-// sizeBound returns a cheap upper bound of v's size as JSON, so that the
-// exact measure is taken only for claims that may be too large.
-func sizeBound(v any) int {
-	switch v := v.(type) {
-	case string:
-		return 2 + 6*len(v) // every byte escaped as \u00XX at worst
-	case map[string]any:
-		n := 2
-		for k, e := range v {
-			n += sizeBound(k) + 1 + sizeBound(e) + 1
-		}
-		return n
-	case []any:
-		n := 2
-		for _, e := range v {
-			n += sizeBound(e) + 1
-		}
-		return n
-	}
-	return 32 // numbers, booleans, null
-}
-
-// countingWriter counts what is written to it.
-type countingWriter int
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	*c += countingWriter(len(p))
-	return len(p), nil
 }
 
 // intersect returns the entries of want that are in have, in want's order.
