@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"runtime"
 	rtmetrics "runtime/metrics"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -331,10 +332,13 @@ func TestGateway_HostileResults(t *testing.T) {
 		// arguments (unpack's bound) of one 1 MiB string are an 8 GiB
 		// string; 250 of them, 251 MiB of heap in 40 ms.
 		{"print", `print(s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s)`, `print(s)`},
-		// TODO(sandbox): the claims guard measures claims against 100 KB by
-		// encoding all of them (1,000 copies of a 1 MiB string take 4 s and
-		// 1.8 GiB past the deadline); its case is on branch issue6-pending
-		// until the guard walks the claims instead.
+		// The claims guard measured claims against 100 KB by encoding all
+		// of them: 1,000 copies of one 1 MiB string in a claim took 4 s and
+		// 1.8 GiB of heap past the deadline. It now counts, and stops at
+		// the limit (compat/jsonsize.go).
+		{"claims guard",
+			`context.accessToken["https://example.com/bomb"] = {s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}`,
+			`context.accessToken["https://example.com/bomb"] = {s}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			src := `return function(user, context, callback)
@@ -393,11 +397,66 @@ end
 	})
 }
 
-// TODO(sandbox): a Lua error raised under many tail calls builds a
-// traceback entry per tail call in gopher-lua (1.1 GiB, 5 s past a 1 s
-// deadline for "local function f() return f() end f()"); its test is on
-// branch issue6-pending until runs and pcall use a handler that builds no
-// traceback.
+// TestGateway_HostileTailCalls: a Lua error raised under many tail calls
+// must cost no more than the same error raised after them. gopher-lua
+// builds an error's stack traceback with one entry per tail call it
+// counted (LState.stackTrace), before cutting it to 20 lines; a rule that
+// loops by tail calls, "local function f() return f() end f()", is
+// stopped by the deadline after millions of them, and the traceback then
+// takes seconds and GiBs past the deadline (1.1 GiB, 5 s for a 1 s
+// deadline). The count of tail calls here is fixed, so that what is
+// measured does not depend on the machine's speed: bytes allocated, the
+// error path against a control.
+func TestGateway_HostileTailCalls(t *testing.T) {
+	up := newFakeIssuer(t, "/oauth/token")
+	gw := newTestGateway(t, up.URL, compat.Config{}, func(c *Config) { c.RuleTimeout = 30 * time.Second })
+	const calls = 250_000
+	// Beyond the control's allocations, what the error path may add.
+	const slack = 4 << 20
+
+	tests := []struct{ name, attack, control string }{
+		{"error under tail calls",
+			`local function f(n) if n == 0 then error("x") end return f(n - 1) end f(N)`,
+			`local function f(n) if n == 0 then return 0 end return f(n - 1) end f(N) error("x")`},
+		{"pcall of an error under tail calls",
+			`local function f(n) if n == 0 then error("x") end return f(n - 1) end pcall(f, N) error("y")`,
+			`local function f(n) if n == 0 then return 0 end return f(n - 1) end pcall(f, N) error("y")`},
+		{"overflow under tail calls",
+			`local function f(n, d) if n > 0 then return f(n - 1, d) end return 1 + f(N / 100, d + 1) end f(N / 100, 0)`,
+			`local function f(n, d) if n > 0 then return f(n - 1, d) end if d == 100 then error("z") end return 1 + f(N / 100, d + 1) end f(N / 100, 0)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := strconv.Itoa(calls)
+			src := `return function(user, context, callback)
+  if context.request.body.hostile == "1" then
+    ` + strings.ReplaceAll(tt.attack, "N", n) + `
+  elseif context.request.body.hostile == "control" then
+    ` + strings.ReplaceAll(tt.control, "N", n) + `
+  end
+` + hostileProbe + `
+  callback(nil, user, context)
+end
+`
+			gw.SetPipeline(hostilePipeline(t, src), "")
+			hostileServed(t, gw)
+
+			control, controlAlloc := hostileSend(t, gw, "control")
+			attack, attackAlloc := hostileSend(t, gw, "1")
+			for _, m := range []hostileMeasured{control, attack} {
+				if m.status != http.StatusInternalServerError {
+					t.Errorf("status: got %d, want 500: %s", m.status, m.body)
+				}
+				m.checkBody(t)
+			}
+			if attackAlloc > controlAlloc+slack {
+				t.Errorf("the error under %d tail calls allocated %d MiB, the same error after them %d MiB; want at most %d MiB more",
+					calls, attackAlloc>>20, controlAlloc>>20, slack>>20)
+			}
+			hostileServed(t, gw)
+		})
+	}
+}
 
 // hostileSend sends a request with hostile=value and returns its answer
 // and the bytes the process allocated meanwhile.

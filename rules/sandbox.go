@@ -84,6 +84,7 @@ func newState(opts Options) *State {
 	s := &State{l: l, base: l.NewTable(), guarded: map[*lua.LTable]*lua.LTable{}, logger: opts.Logger,
 		maxOut: opts.Limits.MaxStringSize}
 	s.installBase()
+	s.installProtect()
 	s.installModules(opts.Limits.MaxStringSize)
 	s.installEnvironments()
 	if opts.Setup != nil {

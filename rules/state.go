@@ -19,8 +19,9 @@ type State struct {
 	// table it reads through to.
 	guarded map[*lua.LTable]*lua.LTable
 	logger  *slog.Logger
-	running string // name of the program being run, for print
-	maxOut  int    // the longest string a library call may build
+	running string         // name of the program being run, for print
+	keep    *lua.LFunction // the message handler of protected calls
+	maxOut  int            // the longest string a library call may build
 
 	// Programs loaded once per state see globals through fileEnv, an empty
 	// table whose metatable sends reads and writes to the current run's
@@ -76,7 +77,7 @@ func (s *State) Load(p *Program, env *lua.LTable) (lua.LValue, error) {
 	fn := s.l.NewFunctionFromProto(p.proto)
 	fn.Env = env
 	s.running = p.Name
-	if err := s.l.CallByParam(lua.P{Fn: fn, NRet: 1, Protect: true}); err != nil {
+	if err := s.l.CallByParam(lua.P{Fn: fn, NRet: 1, Protect: true, Handler: s.keep}); err != nil {
 		return nil, s.fail(p.Name, err)
 	}
 	v := s.l.Get(-1)
@@ -115,7 +116,7 @@ func (s *State) bind(t *lua.LTable) {
 // program names the extension fn belongs to, for errors and print.
 func (s *State) Call(program string, fn lua.LValue, args ...lua.LValue) error {
 	s.running = program
-	if err := s.l.CallByParam(lua.P{Fn: fn, NRet: 0, Protect: true}, args...); err != nil {
+	if err := s.l.CallByParam(lua.P{Fn: fn, NRet: 0, Protect: true, Handler: s.keep}, args...); err != nil {
 		return s.fail(program, err)
 	}
 	return s.deadline(program)
