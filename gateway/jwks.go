@@ -78,7 +78,8 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (jose.Header, Claims,
 	if len(raw) > maxTokenSize {
 		return jose.Header{}, nil, fmt.Errorf("verify upstream token: larger than %d bytes", maxTokenSize)
 	}
-	jws, err := jose.ParseSigned(raw, allowedAlgorithms)
+	// RFC 7519 §1: a JWT is in the compact serialization only.
+	jws, err := jose.ParseSignedCompact(raw, allowedAlgorithms)
 	if err != nil {
 		return jose.Header{}, nil, fmt.Errorf("verify upstream token: %w", err)
 	}
@@ -111,7 +112,8 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (jose.Header, Claims,
 }
 
 // checkClaims checks the registered claims the gateway relies on: exp is
-// required, since a re-signed token without it would never expire.
+// required, since a re-signed token without it would never expire; nbf and
+// iat, when present, must be dates as well.
 func (v *Verifier) checkClaims(claims Claims) error {
 	now := v.now()
 	exp, ok := claims.NumericDate("exp")
@@ -128,6 +130,13 @@ func (v *Verifier) checkClaims(claims Claims) error {
 		}
 		if now.Add(clockLeeway).Before(nbf) { // RFC 7519 §4.1.5
 			return errors.New("token not valid yet")
+		}
+	}
+	// RFC 7519 §4.1.6: iat is a NumericDate too. The re-signed token keeps
+	// it, so one that is no date must not reach the APIs.
+	if _, present := claims["iat"]; present {
+		if _, ok := claims.NumericDate("iat"); !ok {
+			return errors.New("iat not a date")
 		}
 	}
 	if v.issuer != "" {

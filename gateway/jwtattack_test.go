@@ -199,6 +199,42 @@ func TestGateway_RefusesJWTAttacks(t *testing.T) {
 			return b[0] + "." + b[1] + "." + a[2]
 		}},
 
+		// JOSE JSON serializations of tokens the upstream's key really
+		// signs: a JWT is compact only (RFC 7519 §1), and such a token is
+		// no opaque token either, since an API that verifies opaque tokens
+		// against the upstream could accept it without the rules.
+		{name: "flattened JSON serialization", token: func(t *testing.T) string {
+			return string(attackJSONSerialized(t, up, claims(), nil))
+		}},
+		{name: "flattened JSON serialization with two dots", token: func(t *testing.T) string {
+			return string(attackJSONSerialized(t, up, claims(), map[string]any{"note": "a.b.c"}))
+		}},
+		{name: "flattened JSON serialization after white space", token: func(t *testing.T) string {
+			return " \n" + string(attackJSONSerialized(t, up, claims(), nil))
+		}},
+		{name: "general JSON serialization", token: func(t *testing.T) string {
+			parts := strings.Split(up.sign(t, claims()), ".")
+			return string(attackJSON(map[string]any{
+				"payload":    parts[1],
+				"signatures": []map[string]any{{"protected": parts[0], "signature": parts[2]}},
+			}))
+		}},
+		{name: "general JSON serialization, second signature forged", token: func(t *testing.T) string {
+			parts := strings.Split(up.sign(t, claims()), ".")
+			forged := claims()
+			forged["scope"] = "admin superuser"
+			return string(attackJSON(map[string]any{
+				"payload": base64.RawURLEncoding.EncodeToString(attackJSON(forged)),
+				"signatures": []map[string]any{
+					{"protected": parts[0], "signature": parts[2]},
+					{"protected": base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)), "signature": ""},
+				},
+			}))
+		}},
+		{name: "JWE JSON serialization", token: func(t *testing.T) string {
+			return attackJWEJSON(t, k.real, attackJSON(claims()))
+		}},
+
 		// Keys the token brings along: never trusted, never fetched.
 		{name: "jwk header with the signer's key", token: func(t *testing.T) string {
 			return attackSign(t, k.rogue, map[string]any{"alg": "RS256", "typ": "JWT", "jwk": k.rogue.Public()}, attackJSON(claims()))
@@ -234,14 +270,6 @@ func TestGateway_RefusesJWTAttacks(t *testing.T) {
 			c := claims()
 			c["exp"] = time.Now().Add(-clockLeeway - 10*time.Second).Unix()
 			return up.sign(t, c)
-		}},
-		{name: "exp a string", token: func(t *testing.T) string {
-			c := claims()
-			c["exp"] = "9999999999"
-			return up.sign(t, c)
-		}},
-		{name: "exp null", token: func(t *testing.T) string {
-			return up.sign(t, attackJSONWithNull(claims(), "exp"))
 		}},
 		{name: "nbf just past the leeway", token: func(t *testing.T) string {
 			c := claims()
@@ -319,6 +347,17 @@ func TestGateway_RefusesJWTAttacks(t *testing.T) {
 			parts := strings.Split(up.sign(t, claims()), ".")
 			return base64.RawURLEncoding.EncodeToString([]byte("RS256")) + "." + parts[1] + "." + parts[2]
 		}},
+	}
+
+	// exp, nbf and iat are NumericDates (RFC 7519 §2): any other value is
+	// refused, never read as absent.
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		for _, raw := range []string{`"123"`, `"1e3"`, `"NaN"`, `"Infinity"`, `true`, `null`, `{}`,
+			`{"$date":1900000000}`, `[]`, `[1900000000]`, `1e400`, `-1e400`, `-1`, `1e19`, `253402300800`} {
+			tests = append(tests, jwtAttack{name: name + " " + raw, token: func(t *testing.T) string {
+				return up.sign(t, attackJSONWithRaw(claims(), name, raw))
+			}})
+		}
 	}
 
 	for _, tt := range tests {
@@ -403,30 +442,20 @@ func TestGateway_DuplicateAccessToken(t *testing.T) {
 	}
 }
 
-// TestGateway_NonCompactTokensNeverResigned: a JWE (five parts) or a JWS in
-// JSON serialization is not a compact JWS the gateway can verify. The
-// gateway treats such a token as it treats Auth0's opaque ones (README,
-// "What the client gets back"; rewriteTokenAnswer): it passes it on
-// unchanged or refuses it, and never signs anything for it.
+// TestGateway_NonCompactTokensNeverResigned: a token that is not in three
+// dot-separated parts is no compact JWS (RFC 7515 §7.1) the gateway can
+// verify. Such a token, a compact JWE above all (as Auth0's opaque tokens
+// are, alg "dir"), passes on unchanged as an opaque one (README, "What the
+// client gets back"; rewriteTokenAnswer) and is never signed. A JSON
+// serialization is refused instead (TestGateway_RefusesJWTAttacks).
 func TestGateway_NonCompactTokensNeverResigned(t *testing.T) {
 	up := newFakeIssuer(t, "/oauth/token")
 	jws := strings.Split(up.sign(t, up.nextClaims()), ".")
-	forged := up.nextClaims()
-	forged["scope"] = "admin superuser"
-	forgedPayload := base64.RawURLEncoding.EncodeToString(attackJSON(forged))
 
 	tests := []struct{ name, token string }{
 		{"JWE compact", attackJWE(t, up.key, attackJSON(up.nextClaims()))},
-		{"flattened JSON serialization", string(attackJSON(map[string]any{
-			"protected": jws[0], "payload": jws[1], "signature": jws[2],
-		}))},
-		{"general JSON serialization, second signature forged", string(attackJSON(map[string]any{
-			"payload": forgedPayload,
-			"signatures": []map[string]any{
-				{"protected": jws[0], "signature": jws[2]},
-				{"protected": base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)), "signature": ""},
-			},
-		}))},
+		{"JWE compact, alg dir as Auth0's", attackDirJWE(t, attackJSON(up.nextClaims()))},
+		{"four parts", strings.Join(jws, ".") + "." + jws[2]},
 		{"two tokens joined", strings.Join(jws, ".") + "." + strings.Join(jws, ".")},
 	}
 	for _, tt := range tests {
@@ -437,19 +466,33 @@ func TestGateway_NonCompactTokensNeverResigned(t *testing.T) {
 			if err := json.Unmarshal([]byte(body), &answer); err != nil {
 				t.Fatalf("answer is not JSON: %v: %s", err, body)
 			}
-			tok, present := answer["access_token"]
-			switch {
-			case !present:
-				attackCheckRefusal(t, body)
-			case tok != tt.token:
-				t.Errorf("access_token: got %.60v..., want the upstream's unchanged or none", tok)
-			default:
-				t.Logf("passed through unchanged, as an opaque token")
+			if tok := answer["access_token"]; tok != tt.token {
+				t.Errorf("access_token: got %.60v..., want the upstream's unchanged", tok)
 			}
-			if outcome := attackOutcome(t, gw); outcome == outcomeIssued {
-				t.Errorf("outcome: got %s, want the token never re-signed", outcome)
+			if got := attackOutcome(t, gw); got != outcomeOpaque {
+				t.Errorf("outcome: got %q, want %q", got, outcomeOpaque)
 			}
 		})
+	}
+}
+
+// TestVerifier_CompactOnly: Verify reads the compact serialization only
+// (RFC 7519 §1). The same signed token in a JSON serialization is refused,
+// whatever dots its members hold, so that no caller of Verify depends on
+// rewriteTokenAnswer's own check.
+func TestVerifier_CompactOnly(t *testing.T) {
+	up := newFakeIssuer(t, "/oauth/token")
+	v, _ := newTestVerifier(t, up, up.URL+"/")
+	claims := up.nextClaims()
+	if _, _, err := v.Verify(t.Context(), up.sign(t, claims)); err != nil {
+		t.Fatalf("compact token: %v", err)
+	}
+
+	for _, header := range []map[string]any{nil, {"note": "a.b.c"}} {
+		token := string(attackJSONSerialized(t, up, claims, header))
+		if _, got, err := v.Verify(t.Context(), token); err == nil {
+			t.Errorf("JSON serialization %.80s...: verified %v, want an error", token, got)
+		}
 	}
 }
 
@@ -540,15 +583,28 @@ func attackJSON(v any) []byte {
 	return out
 }
 
-// attackJSONWithNull returns claims with name set to JSON null: the fake
-// issuer drops claims set to nil, so the payload is signed here.
-func attackJSONWithNull(claims map[string]any, name string) map[string]any {
+// attackJSONWithRaw returns claims with name set to raw, JSON written as
+// it is: null (which the fake issuer would drop), 1e400, and the like.
+func attackJSONWithRaw(claims map[string]any, name, raw string) map[string]any {
 	out := make(map[string]any, len(claims))
 	for k, v := range claims {
 		out[k] = v
 	}
-	out[name] = json.RawMessage("null")
+	out[name] = json.RawMessage(raw)
 	return out
+}
+
+// attackJSONSerialized returns claims signed by the upstream's key in the
+// flattened JWS JSON serialization (RFC 7515 §7.2.2), with header as its
+// unprotected header when not nil.
+func attackJSONSerialized(t *testing.T, up *fakeIssuer, claims, header map[string]any) []byte {
+	t.Helper()
+	parts := strings.Split(up.sign(t, claims), ".")
+	jws := map[string]any{"protected": parts[0], "payload": parts[1], "signature": parts[2]}
+	if header != nil {
+		jws["header"] = header
+	}
+	return attackJSON(jws)
 }
 
 // attackUnsigned returns the first two parts of a compact JWS.
@@ -647,18 +703,46 @@ func attackCertificate(t *testing.T, key jose.JSONWebKey) []byte {
 // attackJWE returns payload encrypted to key, in compact serialization.
 func attackJWE(t *testing.T, key jose.JSONWebKey, payload []byte) string {
 	t.Helper()
-	enc, err := jose.NewEncrypter(jose.A128GCM,
-		jose.Recipient{Algorithm: jose.RSA_OAEP_256, Key: &key.Key.(*rsa.PrivateKey).PublicKey}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj, err := enc.Encrypt(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := obj.CompactSerialize()
+	out, err := attackEncrypt(t, jose.RSA_OAEP_256, &key.Key.(*rsa.PrivateKey).PublicKey, payload).CompactSerialize()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// attackJWEJSON returns payload encrypted to key, in the JWE JSON
+// serialization (RFC 7516 §7.2).
+func attackJWEJSON(t *testing.T, key jose.JSONWebKey, payload []byte) string {
+	t.Helper()
+	return attackEncrypt(t, jose.RSA_OAEP_256, &key.Key.(*rsa.PrivateKey).PublicKey, payload).FullSerialize()
+}
+
+// attackDirJWE returns payload encrypted with a shared key, alg "dir", in
+// compact serialization: the shape of Auth0's opaque access tokens.
+func attackDirJWE(t *testing.T, payload []byte) string {
+	t.Helper()
+	key := make([]byte, 32)
+	rand.Read(key)
+	out, err := attackEncrypt(t, jose.DIRECT, key, payload).CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func attackEncrypt(t *testing.T, alg jose.KeyAlgorithm, key any, payload []byte) *jose.JSONWebEncryption {
+	t.Helper()
+	enc := jose.A128GCM
+	if alg == jose.DIRECT {
+		enc = jose.A256GCM
+	}
+	e, err := jose.NewEncrypter(enc, jose.Recipient{Algorithm: alg, Key: key}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := e.Encrypt(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return obj
 }

@@ -85,9 +85,9 @@ func parseTokenRequest(r *http.Request, body []byte) (*tokenRequest, error) {
 	return tr, nil
 }
 
-// parseParams reads a form or JSON body into parameters. A form parameter
-// given twice is refused (RFC 6749 §3.2): the gateway and the upstream
-// could read different values from it.
+// parseParams reads a form or JSON body into parameters. A parameter given
+// twice, a form parameter or a JSON member, is refused (RFC 6749 §3.2):
+// the gateway and the upstream could read different values from it.
 func parseParams(contentType string, body []byte) (map[string]any, error) {
 	media, _, err := mime.ParseMediaType(contentType)
 	if err != nil && contentType != "" {
@@ -110,15 +110,47 @@ func parseParams(contentType string, body []byte) (map[string]any, error) {
 		return params, nil
 
 	case "application/json":
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.UseNumber()
-		var params map[string]any
-		if err := dec.Decode(&params); err != nil || params == nil || dec.More() {
-			return nil, errors.New("the body is not a JSON object")
-		}
-		return params, nil
+		return parseJSONParams(body)
 	}
 	return nil, errors.New("the body must be application/x-www-form-urlencoded or application/json")
+}
+
+// parseJSONParams reads a JSON object body into parameters, member by
+// member, so as to see a name given twice: RFC 8259 §4 leaves which one
+// counts to each reader. A body that is no JSON object is refused first.
+func parseJSONParams(body []byte) (map[string]any, error) {
+	errNotObject := errors.New("the body is not a JSON object")
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, errNotObject
+	}
+
+	params := make(map[string]any)
+	repeated, isRepeated := "", false // the name may be ""
+	for dec.More() {
+		tok, err := dec.Token()
+		name, ok := tok.(string)
+		if err != nil || !ok {
+			return nil, errNotObject
+		}
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return nil, errNotObject
+		}
+		if _, seen := params[name]; seen && !isRepeated {
+			repeated, isRepeated = name, true
+		}
+		params[name] = v
+	}
+	if _, err := dec.Token(); err != nil || dec.More() {
+		return nil, errNotObject
+	}
+
+	if isRepeated {
+		return nil, fmt.Errorf("the parameter %q is given more than once", repeated)
+	}
+	return params, nil
 }
 
 // str returns v if it is a string, else "".

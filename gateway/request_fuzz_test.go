@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tidwall/gjson"
 )
 
 // requestErrors are the messages parseTokenRequest may answer with, besides
@@ -58,7 +60,7 @@ func FuzzParseTokenRequest(f *testing.F) {
 			if tr != nil {
 				t.Errorf("an error with a request: %v", err)
 			}
-			checkRequestError(t, err.Error(), body)
+			checkRequestError(t, err.Error(), contentType, body)
 			if basicUser != "" && err.Error() == "the Basic credentials are not form-encoded" {
 				t.Errorf("form-encoded Basic user %q refused", basicUser)
 			}
@@ -131,8 +133,9 @@ func FuzzParseTokenRequest(f *testing.F) {
 }
 
 // checkRequestError fails unless msg is one of the parser's fixed messages,
-// or names, quoted, a form parameter the body gives more than once.
-func checkRequestError(t *testing.T, msg string, body []byte) {
+// or names, quoted, a parameter the body gives more than once: a form
+// parameter, or a top-level member of a JSON body.
+func checkRequestError(t *testing.T, msg, contentType string, body []byte) {
 	t.Helper()
 	if slices.Contains(requestErrors, msg) {
 		return
@@ -143,12 +146,33 @@ func checkRequestError(t *testing.T, msg string, body []byte) {
 	}
 	if ok {
 		name, err := strconv.Unquote(quoted)
-		form, _ := url.ParseQuery(string(body))
-		if err == nil && len(form[name]) > 1 {
+		n := 0
+		if media, _, _ := mime.ParseMediaType(contentType); media == "application/json" {
+			n = jsonMembers(body)[name]
+		} else {
+			form, _ := url.ParseQuery(string(body))
+			n = len(form[name])
+		}
+		if err == nil && n > 1 {
 			return
 		}
 	}
 	t.Errorf("error %q is not one of the parser's messages", msg)
+}
+
+// jsonMembers counts the top-level members of a JSON object by name. It
+// reads with gjson, apart from the parser, and decodes each name as
+// encoding/json does.
+func jsonMembers(body []byte) map[string]int {
+	count := map[string]int{}
+	gjson.ParseBytes(body).ForEach(func(k, _ gjson.Result) bool {
+		var name string
+		if json.Unmarshal([]byte(k.Raw), &name) == nil {
+			count[name]++
+		}
+		return true
+	})
+	return count
 }
 
 // sentParams decodes the parameters of an accepted body on its own.
@@ -173,6 +197,11 @@ func sentParams(t *testing.T, contentType string, body []byte) map[string]any {
 		dec.UseNumber()
 		if err := dec.Decode(&params); err != nil {
 			t.Fatalf("accepted a body that is not JSON: %v", err)
+		}
+		for k, n := range jsonMembers(body) {
+			if n != 1 {
+				t.Fatalf("accepted member %q given %d times", k, n)
+			}
 		}
 	default:
 		t.Fatalf("accepted a body of type %q", contentType)

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/rulesgate/rulesgate/compat"
@@ -145,9 +146,16 @@ func (g *Gateway) rewriteTokenAnswer(resp *http.Response) error {
 		return &oauthError{status: http.StatusBadGateway, code: "server_error",
 			description: "the upstream issuer answered without an access token", outcome: outcomeUpstream, cause: err}
 	}
+	if jsonSerialized(raw) {
+		// RFC 7519 §1: a JWT is compact. Nor is this opaque: an API that
+		// verifies opaque tokens against the upstream could accept it,
+		// rules skipped.
+		return verificationFailure(errors.New("verify upstream token: a JOSE JSON serialization, not a JWT"))
+	}
 	if strings.Count(raw, ".") != 2 {
-		// An opaque token (Auth0 issues one when no audience is asked
-		// for) or an encrypted one: nothing to verify or change.
+		// An opaque token (Auth0 issues one, a compact JWE, when no
+		// audience is asked for) or an encrypted one: nothing to verify
+		// or change.
 		g.record(treq, outcomeOpaque, nil, nil)
 		setBody(resp, body)
 		return nil
@@ -168,6 +176,20 @@ func (g *Gateway) rewriteTokenAnswer(resp *http.Response) error {
 	resp.Header.Set("Cache-Control", "no-store") // RFC 6749 §5.1
 	setBody(resp, out)
 	return nil
+}
+
+// jsonSerialized reports whether raw is a JWS or JWE in the JSON
+// serialization (RFC 7515 §7.2, RFC 7516 §7.2): a JSON object, after any
+// white space, which JOSE libraries skip.
+func jsonSerialized(raw string) bool {
+	return strings.HasPrefix(strings.TrimLeftFunc(raw, unicode.IsSpace), "{")
+}
+
+// verificationFailure is the client's answer to an upstream token that
+// fails verification: no token, whatever the cause.
+func verificationFailure(err error) *oauthError {
+	return &oauthError{status: http.StatusBadGateway, code: "server_error",
+		description: "the upstream token could not be verified", outcome: outcomeVerification, cause: err}
 }
 
 // decodeAnswer reads a token answer (RFC 6749 §5.1) and its access token.
@@ -216,8 +238,7 @@ func setBody(resp *http.Response, body []byte) {
 func (g *Gateway) reissue(ctx context.Context, treq *tokenRequest, raw string) (string, []string, error) {
 	header, claims, err := g.verifier.Verify(ctx, raw)
 	if err != nil {
-		return "", nil, &oauthError{status: http.StatusBadGateway, code: "server_error",
-			description: "the upstream token could not be verified", outcome: outcomeVerification, cause: err}
+		return "", nil, verificationFailure(err)
 	}
 	payload, granted, res, oerr := g.transform(ctx, treq, claims, true)
 	if oerr != nil {

@@ -128,6 +128,9 @@ func TestGateway_BadRequests(t *testing.T) {
 		{"JSON array", "POST", "application/json", `["client_credentials"]`, 400},
 		{"bad form encoding", "POST", "application/x-www-form-urlencoded", "scope=%zz", 400},
 		{"repeated parameter", "POST", "application/x-www-form-urlencoded", "scope=a&scope=b&grant_type=client_credentials", 400},
+		{"repeated JSON member", "POST", "application/json", `{"scope":"a","scope":"b","grant_type":"client_credentials"}`, 400},
+		{"repeated JSON member, escaped", "POST", "application/json", `{"scope":"a","sc\u006fpe":"b","grant_type":"client_credentials"}`, 400},
+		{"repeated JSON member, null first", "POST", "application/json", `{"audience":null,"audience":"https://api.example.com"}`, 400},
 		{"no content type", "POST", "", "grant_type=client_credentials", 400},
 		{"text body", "POST", "text/plain", "grant_type=client_credentials", 400},
 		{"GET", "GET", "", "", 405},
@@ -384,5 +387,43 @@ func TestParseTokenRequest_NoSecretsForRules(t *testing.T) {
 	}
 	if tr.query["keep"] != "1" || tr.body["client_id"] != "m2m" {
 		t.Errorf("other parameters lost: body %v query %v", tr.body, tr.query)
+	}
+}
+
+// TestParseTokenRequest_RepeatedParameter: a parameter given twice is
+// refused (RFC 6749 §3.2) in a form body and in a JSON one alike, with a
+// description naming it; a name repeated inside a member's value is the
+// value's own business.
+func TestParseTokenRequest_RepeatedParameter(t *testing.T) {
+	tests := []struct {
+		name, contentType, body, want string
+	}{
+		{"form", "application/x-www-form-urlencoded", "scope=a&grant_type=client_credentials&scope=b",
+			`the parameter "scope" is given more than once`},
+		{"JSON", "application/json", `{"scope":"a","grant_type":"client_credentials","scope":"b"}`,
+			`the parameter "scope" is given more than once`},
+		{"JSON, escaped name", "application/json", `{"client_id":"a","client\u005fid":"b"}`,
+			`the parameter "client_id" is given more than once`},
+		{"JSON, same value", "application/json", `{"grant_type":"client_credentials","grant_type":"client_credentials"}`,
+			`the parameter "grant_type" is given more than once`},
+		{"JSON, empty name", "application/json", `{"":"a","":"b"}`,
+			`the parameter "" is given more than once`},
+		{"JSON, repeated then broken", "application/json", `{"scope":"a","scope":"b",`,
+			"the body is not a JSON object"},
+		{"JSON, repeated in a value", "application/json", `{"scope":"a","extra":{"x":1,"x":2}}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, _ := http.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader(tt.body))
+			r.Header.Set("Content-Type", tt.contentType)
+			_, err := parseTokenRequest(r, []byte(tt.body))
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tt.want {
+				t.Errorf("error: got %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

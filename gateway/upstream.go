@@ -74,9 +74,15 @@ func fromDocument(base *url.URL, doc map[string]any) (*Upstream, error) {
 }
 
 // endpoint reads an absolute http(s) URL from doc, or returns fallback when
-// doc does not name one.
+// doc does not name one: the member is absent, null or empty. A value of
+// another type is an error, as a malformed URL is (RFC 8414 §2 and OpenID
+// Connect Discovery 1.0 §3 make both members URL strings).
 func endpoint(doc map[string]any, name string, fallback *url.URL) (*url.URL, error) {
-	raw, _ := doc[name].(string)
+	v := doc[name]
+	raw, ok := v.(string)
+	if !ok && v != nil {
+		return nil, fmt.Errorf("%s is not a string", name)
+	}
 	if raw == "" {
 		return fallback, nil
 	}

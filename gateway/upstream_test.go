@@ -249,3 +249,76 @@ func ccForm(scope string) url.Values {
 }
 
 func httpTestServer(h http.Handler) *httptest.Server { return httptest.NewServer(h) }
+
+// TestDiscover_Documents: the endpoints a discovery document names are
+// used; an endpoint it leaves out (absent, null or empty) gets Auth0's
+// path; one it names wrongly, a value that is no string included, is an
+// error rather than a guess.
+func TestDiscover_Documents(t *testing.T) {
+	tests := []struct {
+		name, doc       string
+		token, jwks     string // want, after the server's URL when relative
+		wantErrContains string
+	}{
+		{name: "both named", doc: `{"token_endpoint":"https://issuer.example/oauth2/token","jwks_uri":"https://issuer.example/keys"}`,
+			token: "https://issuer.example/oauth2/token", jwks: "https://issuer.example/keys"},
+		{name: "none named", doc: `{"issuer":"https://issuer.example/"}`,
+			token: "/tenant/oauth/token", jwks: "/tenant/.well-known/jwks.json"},
+		{name: "null", doc: `{"token_endpoint":null,"jwks_uri":null}`,
+			token: "/tenant/oauth/token", jwks: "/tenant/.well-known/jwks.json"},
+		{name: "empty", doc: `{"token_endpoint":"","jwks_uri":""}`,
+			token: "/tenant/oauth/token", jwks: "/tenant/.well-known/jwks.json"},
+		{name: "relative", doc: `{"token_endpoint":"/oauth/token"}`,
+			wantErrContains: "token_endpoint \"/oauth/token\" is not an absolute http(s) URL"},
+		{name: "token_endpoint a number", doc: `{"token_endpoint":5}`,
+			wantErrContains: "discover upstream: token_endpoint is not a string"},
+		{name: "token_endpoint true", doc: `{"token_endpoint":true}`,
+			wantErrContains: "discover upstream: token_endpoint is not a string"},
+		{name: "token_endpoint an array", doc: `{"token_endpoint":["https://issuer.example/oauth/token"]}`,
+			wantErrContains: "discover upstream: token_endpoint is not a string"},
+		{name: "jwks_uri an object", doc: `{"token_endpoint":"https://issuer.example/oauth/token","jwks_uri":{"a":1}}`,
+			wantErrContains: "discover upstream: jwks_uri is not a string"},
+		{name: "jwks_uri a number", doc: `{"jwks_uri":0}`,
+			wantErrContains: "discover upstream: jwks_uri is not a string"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/tenant/.well-known/openid-configuration" {
+					http.NotFound(w, r)
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.Write([]byte(tt.doc))
+			}))
+			defer srv.Close()
+			base, _ := url.Parse(srv.URL + "/tenant")
+
+			up, err := Discover(t.Context(), srv.Client(), base)
+			if tt.wantErrContains != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErrContains) {
+					t.Fatalf("error: got %v, want one with %q", err, tt.wantErrContains)
+				}
+				if up != nil {
+					t.Errorf("an upstream with the error: %+v", up)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range []struct {
+				name string
+				got  *url.URL
+				want string
+			}{{"token_endpoint", up.TokenURL, tt.token}, {"jwks_uri", up.JWKSURL, tt.jwks}} {
+				if strings.HasPrefix(e.want, "/") {
+					e.want = srv.URL + e.want
+				}
+				if e.got.String() != e.want {
+					t.Errorf("%s: got %s, want %s", e.name, e.got, e.want)
+				}
+			}
+		})
+	}
+}
