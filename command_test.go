@@ -29,6 +29,7 @@ func TestRun_CommandLineErrors(t *testing.T) {
 		{"upstream not a URL", []string{"serve", "--upstream", "tenant.auth0.com"}, "is not an http(s) URL"},
 		{"bad duration", []string{"serve", "--upstream", "http://x", "--rule-timeout", "soon"}, "invalid value"},
 		{"zero timeout", []string{"serve", "--upstream", "http://x", "--rule-timeout", "0s"}, "must be positive"},
+		{"bad heap budget", []string{"serve", "--upstream", "http://x", "--rule-heap-mib", "-2"}, "--rule-heap-mib"},
 		{"stray argument", []string{"serve", "--upstream", "http://x", "extra"}, `unexpected argument "extra"`},
 		{"redis URL", []string{"serve", "--upstream", "http://x", "--redis", "http://localhost:6379"}, "--redis"},
 	}

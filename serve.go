@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,6 +38,7 @@ type serveOptions struct {
 	redis, adminListen, adminTokenFile  string
 	narrowScopes                        bool
 	ruleTimeout                         time.Duration
+	ruleHeapMiB                         int
 }
 
 func serveFlags(o *serveOptions) *flag.FlagSet {
@@ -53,6 +56,7 @@ func serveFlags(o *serveOptions) *flag.FlagSet {
 	fs.StringVar(&o.signingKey, "signing-key", "", "private key(s): PEM (RSA, EC P-256, Ed25519) or a JWK set (default a new key each start)")
 	fs.BoolVar(&o.narrowScopes, "narrow-scopes", true, "start each token's scope at requested ∩ granted when the request names scopes")
 	fs.DurationVar(&o.ruleTimeout, "rule-timeout", gateway.DefaultRuleTimeout, "limit for the whole extension pipeline of one request")
+	fs.IntVar(&o.ruleHeapMiB, "rule-heap-mib", 0, "stop the longest-running extension when the process heap passes this many MiB (0: three quarters of GOMEMLIMIT, or 1024 without it; -1: never)")
 	fs.StringVar(&o.redis, "redis", "", "Redis URL for the shared rule store and caches")
 	fs.StringVar(&o.adminListen, "admin-listen", "", "address of the admin listener: metrics, health, rule store API (none by default)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -97,6 +101,11 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		defer client.Close()
 	}
 	base := compat.Config{Tenant: tenantOf(upstream), NarrowScopes: o.narrowScopes, Logger: logger}
+	if budget := heapBudget(o.ruleHeapMiB); budget > 0 {
+		base.HeapGuard = rules.NewHeapGuard(budget)
+		defer base.HeapGuard.Close()
+		logger.Info("extensions stop when the heap passes a budget", "budget_mib", budget>>20)
+	}
 	if client != nil {
 		base.Cache = compat.NewRedisCache(client, rules.DefaultRedisPrefix)
 	}
@@ -349,7 +358,28 @@ func (o *serveOptions) check() (*url.URL, error) {
 	if o.ruleTimeout <= 0 {
 		return nil, usageErrorf("--rule-timeout must be positive")
 	}
+	if o.ruleHeapMiB < -1 {
+		return nil, usageErrorf("--rule-heap-mib must be a number of MiB, 0 or -1")
+	}
 	return u, nil
+}
+
+// heapBudget returns the heap size past which extensions are stopped, in
+// bytes, for --rule-heap-mib, or 0 for none. By default it is three
+// quarters of GOMEMLIMIT: the garbage collector works harder near the
+// limit, and what is left is the room to stop a run and collect what it
+// held before the container's own limit.
+func heapBudget(mib int) uint64 {
+	switch {
+	case mib > 0:
+		return uint64(mib) << 20
+	case mib < 0:
+		return 0
+	}
+	if limit := debug.SetMemoryLimit(-1); limit < math.MaxInt64 {
+		return uint64(limit) / 4 * 3
+	}
+	return 1 << 30
 }
 
 // publicURL returns the configured URL, or http:// and the address the

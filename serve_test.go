@@ -8,11 +8,13 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -159,5 +161,27 @@ end }`)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not stop")
+	}
+}
+
+// TestHeapBudget: --rule-heap-mib in MiB, -1 for no guard, and by default
+// three quarters of GOMEMLIMIT, or 1 GiB when there is none.
+func TestHeapBudget(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	debug.SetMemoryLimit(math.MaxInt64)
+	for _, tt := range []struct {
+		mib  int
+		want uint64
+	}{{300, 300 << 20}, {-1, 0}, {0, 1 << 30}} {
+		if got := heapBudget(tt.mib); got != tt.want {
+			t.Errorf("heapBudget(%d) without GOMEMLIMIT = %d, want %d", tt.mib, got, tt.want)
+		}
+	}
+	debug.SetMemoryLimit(200 << 20)
+	if got := heapBudget(0); got != 150<<20 {
+		t.Errorf("heapBudget(0) with GOMEMLIMIT=200MiB = %d, want %d", got, 150<<20)
+	}
+	if got := heapBudget(64); got != 64<<20 {
+		t.Errorf("heapBudget(64) with GOMEMLIMIT = %d, want %d", got, 64<<20)
 	}
 }

@@ -40,6 +40,9 @@ type Config struct {
 	Limits rules.Limits
 	// Logger receives what extensions print; nil means slog.Default().
 	Logger *slog.Logger
+	// HeapGuard, if not nil, stops the longest run when the process's
+	// heap passes its budget (rules.HeapGuard).
+	HeapGuard *rules.HeapGuard
 }
 
 // Pipeline runs one tenant's extensions on a token, in Auth0's order, and
@@ -74,8 +77,9 @@ func NewPipeline(cfg Config) *Pipeline {
 // shapes.
 func newEngine(cfg Config) *rules.Engine {
 	return rules.NewEngine(rules.Options{
-		Limits: cfg.Limits,
-		Logger: cfg.Logger,
+		Limits:    cfg.Limits,
+		Logger:    cfg.Logger,
+		HeapGuard: cfg.HeapGuard,
 		Setup: func(s *rules.State) {
 			l := s.Lua()
 			installErrors(l, s.SetGlobal)

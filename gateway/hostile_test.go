@@ -135,9 +135,9 @@ var hostileCases = []hostileCase{
 	{name: "concatenation doubling", attack: `local s = "x" while true do s = s .. s end`,
 		unbounded: "the .. operator is not bounded (TODO(sandbox) in rules/sandbox.go): one concatenation runs in Go past the deadline and builds a string as large as the last two"},
 	{name: "concatenations kept in a table", attack: `local s = string.rep("x", 2^20) local t = {} for i = 1, 1e9 do t[i] = s .. i end`,
-		unbounded: "the .. operator is not bounded and tables have no cap: memory grows at the allocation rate until the deadline"},
+		unbounded: "the .. operator is not bounded and tables have no cap: without a heap guard (TestGateway_HostileHeapGuard), memory grows at the allocation rate until the deadline"},
 	{name: "string.rep results kept in a table", attack: `local t = {} for i = 1, 1e9 do t[i] = string.rep("x", 2^20) end`,
-		unbounded: "each string.rep is bounded but tables have no cap: memory grows at the allocation rate until the deadline"},
+		unbounded: "each string.rep is bounded but tables have no cap: without a heap guard (TestGateway_HostileHeapGuard), memory grows at the allocation rate until the deadline"},
 
 	// Huge tables: only the deadline stops them.
 	{name: "array of 1e8 numbers", attack: `local t = {} for i = 1, 1e8 do t[i] = i end`},
@@ -699,5 +699,46 @@ func hostileGoroutinesSettle(t *testing.T, before int) {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestGateway_HostileHeapGuard: with a heap guard, as serve runs, the
+// attacks that only the deadline stopped (tables that grow, strings kept
+// in them) are stopped once the heap passes the budget, with 500
+// server_error, where the deadline would answer 504. Without the guard,
+// each would hold GiBs by the deadline.
+func TestGateway_HostileHeapGuard(t *testing.T) {
+	up := newFakeIssuer(t, "/oauth/token")
+	// Long enough for the slowest attack to pass the budget under -race;
+	// short enough that a guard that fails costs GiBs, not tens.
+	gw := newTestGateway(t, up.URL, compat.Config{}, func(c *Config) { c.RuleTimeout = 6 * time.Second })
+	const headroom = 32 << 20
+	guard := rules.NewHeapGuard(hostileLiveHeap() + headroom)
+	defer guard.Close()
+
+	for _, attack := range []string{
+		`local t = {} for i = 1, 1e9 do t[i] = string.rep("x", 2^20) end`,
+		`local s = string.rep("x", 2^20) local t = {} for i = 1, 1e9 do t[i] = s .. i end`,
+		`local t = {} for i = 1, 1e9 do t[#t + 1] = {} end`,
+		`local k = string.rep("k", 64) local t = {} for i = 1, 1e9 do t[k .. i] = i end`,
+	} {
+		t.Run(attack, func(t *testing.T) {
+			gw.SetPipeline(compat.NewPipeline(compat.Config{
+				Rules: compileRules(t, hostileRuleName, hostileRule(attack)), NarrowScopes: true,
+				Configuration: hostileConfiguration, Limits: rules.Limits{IdleStates: 1},
+				Logger: discardLogger(), HeapGuard: guard,
+			}), "")
+			hostileServed(t, gw)
+
+			m := hostileAttack(t, gw) // 500; a 504 would be the deadline's
+			// The guard reads the heap every 5 ms and collects before it
+			// stops a run; the attack allocates meanwhile.
+			if m.peak > 2*headroom {
+				t.Errorf("heap grew by %d MiB, want at most %d MiB with a budget %d MiB over the live heap",
+					m.peak>>20, 2*headroom>>20, headroom>>20)
+			}
+			t.Logf("stopped after %v, heap grew by up to %d MiB", m.elapsed.Round(time.Millisecond), m.peak>>20)
+			hostileServed(t, gw)
+		})
 	}
 }

@@ -17,6 +17,10 @@ type Options struct {
 	// Logger receives what extensions print, at debug level. Nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// HeapGuard, if not nil, watches every run of the engine and stops the
+	// longest when the process's heap passes its budget. Engines may share
+	// one: the heap is the process's.
+	HeapGuard *HeapGuard
 }
 
 // Engine runs compiled programs on pooled, sandboxed Lua states. It is safe
@@ -41,10 +45,16 @@ func NewEngine(opts Options) *Engine {
 }
 
 // Run takes a state from the pool, binds it to ctx so that the deadline
-// interrupts any Lua code, and calls fn with it. A state on which fn failed
+// (or the heap guard) interrupts any Lua code, and calls fn with it. A state on which fn failed
 // is closed rather than returned to the pool: a Lua error or a deadline can
 // leave it half-way through a run.
 func (e *Engine) Run(ctx context.Context, fn func(*State) error) error {
+	if g := e.opts.HeapGuard; g != nil {
+		var end func()
+		ctx, end = g.watch(ctx)
+		defer end()
+	}
+
 	var s *State
 	select {
 	case s = <-e.idle:

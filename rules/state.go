@@ -41,7 +41,8 @@ type Error struct {
 	Program string
 	// Value is what the program raised with error(); nil for a deadline.
 	Value lua.LValue
-	// Err is the cause: a *lua.ApiError or the context's error.
+	// Err is the cause: a *lua.ApiError, the context's error, or
+	// ErrHeapBudget for a run a HeapGuard stopped.
 	Err error
 }
 
@@ -122,11 +123,12 @@ func (s *State) Call(program string, fn lua.LValue, args ...lua.LValue) error {
 	return s.deadline(program)
 }
 
-// deadline reports a passed deadline even when the program returned
-// normally: a pcall can catch the error the deadline raises.
+// deadline reports a passed deadline, or a run stopped by the heap guard,
+// even when the program returned normally: a pcall can catch the error
+// the deadline raises.
 func (s *State) deadline(program string) error {
 	if ctx := s.l.Context(); ctx != nil && ctx.Err() != nil {
-		return &Error{Program: program, Value: lua.LNil, Err: ctx.Err()}
+		return &Error{Program: program, Value: lua.LNil, Err: context.Cause(ctx)}
 	}
 	return nil
 }
