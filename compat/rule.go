@@ -86,6 +86,9 @@ func describe(v lua.LValue) string {
 	if s, ok := v.(lua.LString); ok {
 		return string(s)
 	}
+	if v == nil {
+		return "nothing"
+	}
 	return "a " + v.Type().String()
 }
 

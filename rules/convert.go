@@ -112,6 +112,10 @@ func (c *converter) toGo(v lua.LValue, depth int) (any, error) {
 		return nil, fmt.Errorf("%w: more than %d values", ErrNotJSON, maxValues)
 	}
 	switch v := v.(type) {
+	case nil:
+		// No Lua value is a Go nil; one read from a stale stack slot
+		// would be (see protect.go).
+		return nil, fmt.Errorf("%w: a Go nil", ErrNotJSON)
 	case *lua.LNilType:
 		return nil, nil
 	case lua.LBool:

@@ -2,8 +2,12 @@ package rules
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"runtime"
+
+	lua "github.com/yuin/gopher-lua"
 )
 
 // Options configure an Engine. The zero value is a working engine with the
@@ -65,7 +69,7 @@ func (e *Engine) Run(ctx context.Context, fn func(*State) error) error {
 	if done := ctx.Done(); done != nil {
 		s.l.SetContext(doneContext{ctx, done})
 	}
-	err := fn(s)
+	err := runRecovering(s, fn)
 	s.l.RemoveContext()
 	if err != nil {
 		s.l.Close()
@@ -80,6 +84,21 @@ func (e *Engine) Run(ctx context.Context, fn func(*State) error) error {
 	}
 	return nil
 }
+
+// runRecovering calls fn with s, turning a Go panic into an error: one
+// tenant's program must not take down the process, whatever it makes a
+// library call or the code around it do.
+func runRecovering(s *State, fn func(*State) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &Error{Program: s.running, Value: lua.LNil, Err: fmt.Errorf("%w: %v", ErrPanic, r)}
+		}
+	}()
+	return fn(s)
+}
+
+// ErrPanic is the cause of a run that ended in a Go panic.
+var ErrPanic = errors.New("panic")
 
 // doneContext is ctx with its Done channel read once. gopher-lua asks for
 // Done before every instruction, and a cancelable context finds its

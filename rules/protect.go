@@ -1,31 +1,74 @@
 package rules
 
-import lua "github.com/yuin/gopher-lua"
+import (
+	"fmt"
+
+	lua "github.com/yuin/gopher-lua"
+)
 
 // Errors are caught without a stack traceback. gopher-lua builds one for
-// every error a protected call catches unless the call has a message
-// handler, and the traceback holds one entry per tail call the failing
-// frames made (LState.stackTrace) before it is cut to 20 lines: a rule
-// that loops by tail calls until its deadline makes millions, and the
-// traceback then took seconds and GiBs past the deadline. Error messages
-// keep their "file:line:" prefix, which is all rulesgate logs.
+// every error a protected call catches without a message handler, with
+// one entry per tail call the failing frames made (LState.stackTrace)
+// before it is cut to 20 lines: a rule that loops by tail calls until its
+// deadline makes millions, and the traceback then took seconds and GiBs
+// past the deadline. A message handler would skip it, but with one
+// gopher-lua leaves the failed frames' upvalues open, pointing at stack
+// slots the next calls reuse: a closure made there would read other
+// frames' locals, or a Go nil. So every protected call instead runs the
+// function through unwind, which raises errors as *lua.ApiError values
+// that already carry a (placeholder) traceback, and which gopher-lua then
+// takes as they are. Error messages keep their "file:line:" prefix,
+// which is all rulesgate logs.
+//
+// Like gopher-lua's own pcall, an error closes the upvalues of every
+// frame on the stack, the caller's included: a closure over a caller's
+// local keeps the value it had at the error. That is gopher-lua's
+// behaviour, not Lua 5.1's, and unsafe for nothing.
+
+// noTraceback stands in for the traceback of the errors rulesgate raises.
+const noTraceback = "(no traceback)"
 
 // installProtect makes the state's protected calls, the ones rulesgate
-// makes and pcall and xpcall, catch errors through a handler that
-// returns the error value as it is.
+// makes and pcall and xpcall, build no traceback.
 func (s *State) installProtect() {
-	s.keep = s.l.NewFunction(func(l *lua.LState) int {
-		l.SetTop(1)
-		return 1
-	})
+	s.unwind = s.l.NewFunction(unwind)
 	s.base.RawSetString("pcall", s.l.NewFunction(s.pcall))
 	s.base.RawSetString("xpcall", s.l.NewFunction(s.xpcall))
 }
 
 // protect calls the function below the top nargs values of the stack in
-// protected mode, leaving its results or returning its error.
-func (s *State) protect(nargs int) error {
-	return s.l.PCall(nargs, lua.MultRet, s.keep)
+// protected mode, leaving nret results (or all, for lua.MultRet) or
+// returning its error.
+func (s *State) protect(nargs, nret int) error {
+	s.l.Insert(s.unwind, s.l.GetTop()-nargs)
+	return s.l.PCall(nargs+1, nret, nil)
+}
+
+// unwind calls its first argument with the others and returns all its
+// results. An error raised meanwhile is an *lua.ApiError with a
+// traceback already; a Go panic (gopher-lua's "lua callstack overflow")
+// is raised again as a Lua error, which closes the upvalues it left open.
+func unwind(l *lua.LState) int {
+	l.Panic = panicWithoutTraceback
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if _, ok := r.(*lua.ApiError); ok {
+			panic(r)
+		}
+		l.RaiseError("%s", fmt.Sprint(r))
+	}()
+	l.Call(l.GetTop()-1, lua.MultRet)
+	return l.GetTop()
+}
+
+// panicWithoutTraceback is the state's Panic while unwind runs: the error
+// on top of the stack, raised with a placeholder traceback so that
+// LState.PCall builds none.
+func panicWithoutTraceback(l *lua.LState) {
+	panic(&lua.ApiError{Type: lua.ApiErrorRun, Object: l.Get(-1), StackTrace: noTraceback})
 }
 
 // pcall is Lua 5.1's pcall(f, ...).
@@ -36,7 +79,7 @@ func (s *State) pcall(l *lua.LState) int {
 		l.Push(lua.LString("attempt to call a " + v.Type().String() + " value"))
 		return 2
 	}
-	if err := s.protect(l.GetTop() - 1); err != nil {
+	if err := s.protect(l.GetTop()-1, lua.MultRet); err != nil {
 		return caught(l, err)
 	}
 	l.Insert(lua.LTrue, 1)
@@ -50,7 +93,7 @@ func (s *State) xpcall(l *lua.LState) int {
 	fn, handler := l.CheckFunction(1), l.CheckFunction(2)
 	l.SetTop(0)
 	l.Push(fn)
-	err := s.protect(0)
+	err := s.protect(0, lua.MultRet)
 	if err == nil {
 		l.Insert(lua.LTrue, 1)
 		return l.GetTop()
@@ -59,10 +102,9 @@ func (s *State) xpcall(l *lua.LState) int {
 	l.SetTop(0)
 	l.Push(handler)
 	l.Push(errorValue(err))
-	if err := s.protect(1); err != nil {
+	if err := s.protect(1, 1); err != nil {
 		return caught(l, err)
 	}
-	l.SetTop(1) // the handler's first result
 	l.Insert(lua.LFalse, 1)
 	return 2
 }

@@ -34,6 +34,24 @@ func TestProtect_LuaSemantics(t *testing.T) {
 		{"xpcall handler result", `return {xpcall(function() error("boom", 0) end, function(e) return "handled " .. e, "dropped" end)}`, []any{false, "handled boom"}},
 		{"xpcall handler error", `return {xpcall(function() error("boom", 0) end, function(e) error("again", 0) end)}`, []any{false, "again"}},
 		{"xpcall overflow", `local function f() return 1 + f() end local ok, e = xpcall(f, function(e) return "h" end) return {ok, e}`, []any{false, "h"}},
+		// A closure made in a frame that failed keeps its upvalues' values,
+		// not the stack slots the next calls reuse (a message handler in
+		// gopher-lua leaves them open: "C", or a Go nil).
+		{"upvalues of a failed frame", `local f
+pcall(function() local x = "secret" f = function() return x end error("boom") end)
+local a, b, c = "A", "B", "C"
+local d, e, g = "D", "E", "G"
+return f()`, "secret"},
+		{"upvalues of an overflowed frame", `local f
+pcall(function() local x = "secret" f = function() return x end local function r() return 1 + r() end r() end)
+local a, b, c = "A", "B", "C"
+local d, e, g = "D", "E", "G"
+return f()`, "secret"},
+		{"upvalues of a frame xpcall unwound", `local f
+xpcall(function() local x = "secret" f = function() return x end error("boom") end, function(e) local y, z = "Y", "Z" return e end)
+local a, b, c = "A", "B", "C"
+local d, e, g = "D", "E", "G"
+return f()`, "secret"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := mustEval(t, e, tt.src); !reflect.DeepEqual(got, tt.want) {
@@ -124,5 +142,25 @@ print(setmetatable({}, {__tostring = function() called = true return "" end}))
 return called`)
 	if got != false || logs.Len() != 0 {
 		t.Errorf("debug off: __tostring called %v, log %q; want neither", got, logs.String())
+	}
+}
+
+// TestEngine_RecoversPanics: a Go panic in a run, in a library call or in
+// the code around the Lua, is the run's error, and the engine goes on.
+func TestEngine_RecoversPanics(t *testing.T) {
+	e := NewEngine(Options{})
+	err := e.Run(context.Background(), func(s *State) error {
+		s.running = "boom.lua"
+		panic("something the sandbox did not foresee")
+	})
+	var runErr *Error
+	if !errors.As(err, &runErr) || !errors.Is(err, ErrPanic) || runErr.Program != "boom.lua" {
+		t.Fatalf("got %v, want an *Error of boom.lua wrapping ErrPanic", err)
+	}
+	if got := mustEval(t, e, `return "still up"`); got != "still up" {
+		t.Fatalf("got %v after the panic", got)
+	}
+	if _, err := ToGo(nil); !errors.Is(err, ErrNotJSON) {
+		t.Errorf("ToGo(Go nil): got %v, want ErrNotJSON", err)
 	}
 }

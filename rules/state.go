@@ -20,7 +20,7 @@ type State struct {
 	guarded map[*lua.LTable]*lua.LTable
 	logger  *slog.Logger
 	running string         // name of the program being run, for print
-	keep    *lua.LFunction // the message handler of protected calls
+	unwind  *lua.LFunction // runs protected calls (protect.go)
 	maxOut  int            // the longest string a library call may build
 
 	// Programs loaded once per state see globals through fileEnv, an empty
@@ -78,7 +78,8 @@ func (s *State) Load(p *Program, env *lua.LTable) (lua.LValue, error) {
 	fn := s.l.NewFunctionFromProto(p.proto)
 	fn.Env = env
 	s.running = p.Name
-	if err := s.l.CallByParam(lua.P{Fn: fn, NRet: 1, Protect: true, Handler: s.keep}); err != nil {
+	s.l.Push(fn)
+	if err := s.protect(0, 1); err != nil {
 		return nil, s.fail(p.Name, err)
 	}
 	v := s.l.Get(-1)
@@ -117,7 +118,11 @@ func (s *State) bind(t *lua.LTable) {
 // program names the extension fn belongs to, for errors and print.
 func (s *State) Call(program string, fn lua.LValue, args ...lua.LValue) error {
 	s.running = program
-	if err := s.l.CallByParam(lua.P{Fn: fn, NRet: 0, Protect: true, Handler: s.keep}, args...); err != nil {
+	s.l.Push(fn)
+	for _, a := range args {
+		s.l.Push(a)
+	}
+	if err := s.protect(len(args), 0); err != nil {
 		return s.fail(program, err)
 	}
 	return s.deadline(program)
@@ -141,6 +146,9 @@ func (s *State) fail(program string, err error) error {
 	}
 	var apiErr *lua.ApiError
 	if errors.As(err, &apiErr) {
+		if apiErr.StackTrace == noTraceback {
+			apiErr.StackTrace = "" // so that its message is the error's alone
+		}
 		return &Error{Program: program, Value: apiErr.Object, Err: apiErr}
 	}
 	return &Error{Program: program, Value: lua.LNil, Err: fmt.Errorf("call: %w", err)}
