@@ -248,7 +248,7 @@ func (p *Pipeline) newCacheAPI(s *rules.State, run *actionRun) *lua.LTable {
 	}
 
 	cache.RawSetString("get", l.NewFunction(func(l *lua.LState) int {
-		e, ok, err := run.cache.Get(run.ctx, l.CheckString(1))
+		e, ok, err := run.cache.Get(runContext(l, run.ctx), l.CheckString(1))
 		if err != nil || !ok {
 			return 0 // Auth0 does: a miss, or a cache it cannot reach, is undefined
 		}
@@ -267,15 +267,24 @@ func (p *Pipeline) newCacheAPI(s *rules.State, run *actionRun) *lua.LTable {
 			at = float64(lua.LVAsNumber(opts.RawGetString("expires_at")))
 		}
 		e := CacheEntry{Value: string(value), ExpiresAt: cacheExpiry(time.Now(), ttl, at)}
-		if err := run.cache.Set(run.ctx, key, e.Value, e.ExpiresAt); err != nil {
+		if err := run.cache.Set(runContext(l, run.ctx), key, e.Value, e.ExpiresAt); err != nil {
 			return result(l, err, nil)
 		}
 		return result(l, nil, record(l, e))
 	}))
 	cache.RawSetString("delete", l.NewFunction(func(l *lua.LState) int {
-		return result(l, run.cache.Delete(run.ctx, l.CheckString(1)), nil)
+		return result(l, run.cache.Delete(runContext(l, run.ctx), l.CheckString(1)), nil)
 	}))
 	return cache
+}
+
+// runContext returns the context the state runs under, which a heap
+// guard can end before the pipeline's (rules.HeapGuard), or fallback.
+func runContext(l *lua.LState, fallback context.Context) context.Context {
+	if ctx := l.Context(); ctx != nil {
+		return ctx
+	}
+	return fallback
 }
 
 // cacheErrorCode names a cache error for a CacheWriteResult.

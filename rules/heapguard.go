@@ -28,8 +28,10 @@ const (
 // under it. Rules finish in microseconds; the run still going when the
 // heap holds hundreds of MiB more is the one holding them. The stopped
 // run ends at its next Lua instruction, like a deadline, with ErrHeapBudget
-// as its cause. The guard then waits for that run to end and collects
-// garbage before it judges again, so that one attack stops one run.
+// as its cause. The guard then waits for that run to end (at most a
+// second: a run inside a long Go call ends later) and collects garbage
+// before it judges again, so that one attack stops one run; a run it
+// stopped is never chosen again.
 //
 // TODO(sandbox): a single Go call (a `..` of two large strings, a pattern
 // match) runs to its end before the run can stop; the guard bounds loops
@@ -51,7 +53,11 @@ type HeapGuard struct {
 type guardedRun struct {
 	started time.Time
 	cancel  context.CancelCauseFunc
+	stopped bool // by the guard; guarded by HeapGuard.mu
 }
+
+// victimWait bounds how long the guard waits for a run it stopped to end.
+const victimWait = time.Second
 
 // NewHeapGuard returns a guard that stops the longest run in flight when
 // the process's heap objects pass budget bytes, checking every 5 ms while
@@ -138,7 +144,7 @@ func (g *HeapGuard) check() {
 	g.mu.Lock()
 	var oldest *guardedRun
 	for r := range g.runs {
-		if oldest == nil || r.started.Before(oldest.started) {
+		if !r.stopped && (oldest == nil || r.started.Before(oldest.started)) {
 			oldest = r
 		}
 	}
@@ -146,13 +152,18 @@ func (g *HeapGuard) check() {
 		g.mu.Unlock()
 		return
 	}
+	oldest.stopped = true
 	done := make(chan struct{})
 	g.victim, g.victimDone = oldest, done
 	g.mu.Unlock()
 
 	oldest.cancel(ErrHeapBudget)
+	// A run ends at its next instruction; one inside a long Go call (a
+	// pattern match) ends later, and the guard judges again meanwhile,
+	// never choosing a stopped run twice.
 	select {
 	case <-done:
+	case <-time.After(victimWait):
 	case <-g.stop:
 		return
 	}

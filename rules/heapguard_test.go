@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	lua "github.com/yuin/gopher-lua"
 )
 
 // TestHeapGuard_StopsTheGrowingRun: a run that grows the heap past the
@@ -114,5 +116,43 @@ func BenchmarkHeapGuard_Run(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestHeapGuard_VictimStuckInGo: the oldest run, stuck in a Go call that
+// no instruction check reaches, is stopped first; the guard does not wait
+// for it forever, nor choose it again, and stops the run growing the heap.
+func TestHeapGuard_VictimStuckInGo(t *testing.T) {
+	g := NewHeapGuard(readMetric(heapObjects) + 64<<20)
+	defer g.Close()
+	release, entered := make(chan struct{}), make(chan struct{})
+	e := NewEngine(Options{HeapGuard: g, Setup: func(s *State) {
+		s.SetGlobal("block", s.Lua().NewFunction(func(l *lua.LState) int {
+			close(entered)
+			<-release
+			return 0
+		}))
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	stuck := make(chan error, 1)
+	go func() {
+		_, _, err := evalOn(ctx, t, e, `block() return 1`)
+		stuck <- err
+	}()
+	<-entered
+	_, _, err := evalOn(ctx, t, e, `local t = {} for i = 1, 1e9 do t[i] = string.rep("x", 2^20) end`)
+	if !errors.Is(err, ErrHeapBudget) {
+		t.Fatalf("the growing run: got %v, want ErrHeapBudget", err)
+	}
+	select {
+	case err := <-stuck:
+		t.Fatalf("the stuck run ended before its Go call returned: %v", err)
+	default:
+	}
+	close(release)
+	if err := <-stuck; !errors.Is(err, ErrHeapBudget) {
+		t.Errorf("the stuck run, stopped first: got %v, want ErrHeapBudget once back in Lua", err)
 	}
 }
