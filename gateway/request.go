@@ -117,7 +117,9 @@ func parseParams(contentType string, body []byte) (map[string]any, error) {
 
 // parseJSONParams reads a JSON object body into parameters, member by
 // member, so as to see a name given twice: RFC 8259 §4 leaves which one
-// counts to each reader. A body that is no JSON object is refused first.
+// counts to each reader. Names are compared regardless of case, as an
+// upstream that decodes into Go structs reads them. A body that is no
+// JSON object, or has more after it, is refused first.
 func parseJSONParams(body []byte) (map[string]any, error) {
 	errNotObject := errors.New("the body is not a JSON object")
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -127,6 +129,7 @@ func parseJSONParams(body []byte) (map[string]any, error) {
 	}
 
 	params := make(map[string]any)
+	seen := make(map[string]bool)
 	repeated, isRepeated := "", false // the name may be ""
 	for dec.More() {
 		tok, err := dec.Token()
@@ -138,12 +141,14 @@ func parseJSONParams(body []byte) (map[string]any, error) {
 		if err := dec.Decode(&v); err != nil {
 			return nil, errNotObject
 		}
-		if _, seen := params[name]; seen && !isRepeated {
+		if folded := strings.ToLower(name); seen[folded] && !isRepeated {
 			repeated, isRepeated = name, true
+		} else {
+			seen[folded] = true
 		}
 		params[name] = v
 	}
-	if _, err := dec.Token(); err != nil || dec.More() {
+	if _, err := dec.Token(); err != nil || len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
 		return nil, errNotObject
 	}
 

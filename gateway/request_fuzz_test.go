@@ -148,7 +148,7 @@ func checkRequestError(t *testing.T, msg, contentType string, body []byte) {
 		name, err := strconv.Unquote(quoted)
 		n := 0
 		if media, _, _ := mime.ParseMediaType(contentType); media == "application/json" {
-			n = jsonMembers(body)[name]
+			n = jsonMembers(body)[strings.ToLower(name)]
 		} else {
 			form, _ := url.ParseQuery(string(body))
 			n = len(form[name])
@@ -160,15 +160,16 @@ func checkRequestError(t *testing.T, msg, contentType string, body []byte) {
 	t.Errorf("error %q is not one of the parser's messages", msg)
 }
 
-// jsonMembers counts the top-level members of a JSON object by name. It
-// reads with gjson, apart from the parser, and decodes each name as
+// jsonMembers counts the top-level members of a JSON object by name,
+// regardless of case (keyed in lower case), as the parser compares them.
+// It reads with gjson, apart from the parser, and decodes each name as
 // encoding/json does.
 func jsonMembers(body []byte) map[string]int {
 	count := map[string]int{}
 	gjson.ParseBytes(body).ForEach(func(k, _ gjson.Result) bool {
 		var name string
 		if json.Unmarshal([]byte(k.Raw), &name) == nil {
-			count[name]++
+			count[strings.ToLower(name)]++
 		}
 		return true
 	})
