@@ -207,8 +207,24 @@ type hydra struct {
 
 // startHydra runs Hydra on two free loopback ports, in memory, issuing JWT
 // access tokens with the scope claim written as scopeClaim says, and stops
-// it when the test ends.
+// it when the test ends. A port taken between its choice and Hydra's bind
+// makes Hydra exit: it is started again on others, up to three times.
 func startHydra(t *testing.T, bin, scopeClaim string) *hydra {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		h, out, exited := launchHydra(t, bin, scopeClaim)
+		if waitHydraReady(h, exited) {
+			return h
+		}
+		if attempt == 3 {
+			t.Fatalf("hydra not ready after 3 starts:\n%s", out.String())
+		}
+	}
+}
+
+// launchHydra starts one Hydra process, killed when the test ends, and
+// returns its URLs, its output and a channel closed when it exits.
+func launchHydra(t *testing.T, bin, scopeClaim string) (*hydra, *syncBuffer, chan struct{}) {
 	t.Helper()
 	public, admin := freeAddr(t), freeAddr(t)
 	h := &hydra{public: "http://" + public, admin: "http://" + admin}
@@ -225,30 +241,43 @@ func startHydra(t *testing.T, bin, scopeClaim string) *hydra {
 		"STRATEGIES_ACCESS_TOKEN=jwt",
 		"STRATEGIES_JWT_SCOPE_CLAIM="+scopeClaim,
 		"LOG_LEVEL=warn")
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start hydra: %v", err)
 	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 		if t.Failed() {
 			t.Logf("hydra's output:\n%s", out.String())
 		}
 	})
+	return h, out, exited
+}
 
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+// waitHydraReady polls Hydra's readiness for up to 30 s, and gives up
+// early if it exits.
+func waitHydraReady(h *hydra, exited chan struct{}) bool {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 		if resp, err := http.Get(h.admin + "/health/ready"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return h
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hydra not ready after 30 s:\n%s", out.String())
+		select {
+		case <-exited:
+			return false
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
+	return false
 }
 
 // createClients registers the test's clients with Hydra's admin API, each
