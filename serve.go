@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rulesgate/rulesgate/compat"
 	"github.com/rulesgate/rulesgate/gateway"
@@ -101,9 +102,15 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		defer client.Close()
 	}
 	base := compat.Config{Tenant: tenantOf(upstream), NarrowScopes: o.narrowScopes, Logger: logger}
+	registry := prometheus.NewRegistry()
 	if budget := heapBudget(o.ruleHeapMiB); budget > 0 {
-		base.HeapGuard = rules.NewHeapGuard(budget)
-		defer base.HeapGuard.Close()
+		guard := rules.NewHeapGuard(budget)
+		defer guard.Close()
+		base.HeapGuard = guard
+		registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "rulesgate_heap_guard_stops_total",
+			Help: "Extension runs stopped because the process heap passed --rule-heap-mib.",
+		}, func() float64 { return float64(guard.Stops()) }))
 		logger.Info("extensions stop when the heap passes a budget", "budget_mib", budget>>20)
 	}
 	if client != nil {
@@ -134,7 +141,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	defer ln.Close()
 	gw, err := newGateway(ctx, gateway.Config{
 		Upstream: upstream, PublicURL: publicURL(o.publicURL, ln), Issuer: o.issuer,
-		Keys: keys, RuleTimeout: o.ruleTimeout, Logger: logger,
+		Keys: keys, RuleTimeout: o.ruleTimeout, Logger: logger, Registry: registry,
 		Admin: &gateway.Admin{Store: st, Validate: validateSet, Token: adminToken}, Shared: shared,
 	})
 	if err != nil {

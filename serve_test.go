@@ -124,7 +124,8 @@ end }`)
 	}
 	for _, series := range []string{`rulesgate_token_requests_total{outcome="issued"} 1`,
 		`rulesgate_shadow_runs_total{result="mismatch"} 1`,
-		`rulesgate_shadow_mismatches_total{action="none",field="claim"} 3`} {
+		`rulesgate_shadow_mismatches_total{action="none",field="claim"} 3`,
+		`rulesgate_heap_guard_stops_total 0`} {
 		if !strings.Contains(string(body), series) {
 			t.Errorf("admin metrics lack %s", series)
 		}

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	rtmetrics "runtime/metrics"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,6 +48,8 @@ type HeapGuard struct {
 	wake       chan struct{} // a run started while none was in flight
 	stop       chan struct{}
 	closed     sync.Once
+	stops      atomic.Uint64
+	collects   atomic.Uint64 // collections the guard forced, for tests
 }
 
 // guardedRun is one run in flight under a guard.
@@ -69,8 +72,8 @@ func NewHeapGuard(budget uint64) *HeapGuard {
 	return g
 }
 
-// Budget returns the heap size, in bytes, past which the guard stops runs.
-func (g *HeapGuard) Budget() uint64 { return g.budget }
+// Stops returns how many runs the guard has stopped.
+func (g *HeapGuard) Stops() uint64 { return g.stops.Load() }
 
 // Close stops the guard; runs started after it are not watched.
 func (g *HeapGuard) Close() { g.closed.Do(func() { close(g.stop) }) }
@@ -136,8 +139,11 @@ func (g *HeapGuard) check() {
 	}
 	// The heap's objects include garbage not yet collected: with a high
 	// GOGC, a rule that only makes garbage passes the budget too. What the
-	// collection finds live is what the runs hold.
+	// collection finds live is what the runs hold (and what they
+	// allocated while it marked, which it counts live: a margin of the
+	// budget over the live heap of tens of MiB absorbs that).
 	runtime.GC()
+	g.collects.Add(1)
 	if readMetric(heapLive) <= g.budget {
 		return
 	}
@@ -158,6 +164,7 @@ func (g *HeapGuard) check() {
 	g.mu.Unlock()
 
 	oldest.cancel(ErrHeapBudget)
+	g.stops.Add(1)
 	// A run ends at its next instruction; one inside a long Go call (a
 	// pattern match) ends later, and the guard judges again meanwhile,
 	// never choosing a stopped run twice.

@@ -3,6 +3,7 @@ package rules
 import (
 	"context"
 	"errors"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"testing"
@@ -16,7 +17,7 @@ import (
 // short runs in flight beside it are served; below the budget, nothing is
 // stopped.
 func TestHeapGuard_StopsTheGrowingRun(t *testing.T) {
-	g := NewHeapGuard(readMetric(heapObjects) + 64<<20)
+	g := NewHeapGuard(liveHeap() + 64<<20)
 	defer g.Close()
 	e := NewEngine(Options{HeapGuard: g})
 
@@ -58,6 +59,10 @@ func TestHeapGuard_StopsTheGrowingRun(t *testing.T) {
 		})
 	}
 
+	if got := g.Stops(); got != 4 {
+		t.Errorf("Stops: got %d, want 4, one per attack", got)
+	}
+
 	t.Run("below the budget", func(t *testing.T) {
 		got := mustEval(t, e, `local t = {} for i = 1, 1e5 do t[i] = {i} end return #t`)
 		if got != int64(1e5) {
@@ -66,14 +71,29 @@ func TestHeapGuard_StopsTheGrowingRun(t *testing.T) {
 	})
 
 	t.Run("garbage only", func(t *testing.T) {
-		// 2 GiB of strings, none kept: with serve's GOGC the heap passes
-		// the budget in garbage, which a collection frees.
-		defer debug.SetGCPercent(debug.SetGCPercent(2000))
+		// 2 GiB of strings, none kept, with the collector off: the heap's
+		// objects pass the budget again and again, and the guard's own
+		// collections free them. The margin is wider than the attacks':
+		// what a run allocates while the collector marks counts as live.
+		defer debug.SetGCPercent(debug.SetGCPercent(-1))
+		g := NewHeapGuard(liveHeap() + 256<<20)
+		defer g.Close()
+		e := NewEngine(Options{HeapGuard: g})
 		got := mustEval(t, e, `local n = 0 for i = 1, 2048 do n = n + #string.rep("x", 2^20) end return n`)
 		if got != int64(2<<30) {
 			t.Fatalf("got %v, want 2 GiB", got)
 		}
+		if g.Stops() != 0 || g.collects.Load() == 0 {
+			t.Fatalf("got %d stops and %d collections, want none and some", g.Stops(), g.collects.Load())
+		}
 	})
+}
+
+// liveHeap returns the live heap after a collection: the base of a test's
+// budget, whatever garbage earlier tests left.
+func liveHeap() uint64 {
+	runtime.GC()
+	return readMetric(heapLive)
 }
 
 // TestHeapGuard_Deadline: a run the guard watches still ends by its
@@ -123,7 +143,7 @@ func BenchmarkHeapGuard_Run(b *testing.B) {
 // no instruction check reaches, is stopped first; the guard does not wait
 // for it forever, nor choose it again, and stops the run growing the heap.
 func TestHeapGuard_VictimStuckInGo(t *testing.T) {
-	g := NewHeapGuard(readMetric(heapObjects) + 64<<20)
+	g := NewHeapGuard(liveHeap() + 64<<20)
 	defer g.Close()
 	release, entered := make(chan struct{}), make(chan struct{})
 	e := NewEngine(Options{HeapGuard: g, Setup: func(s *State) {
