@@ -22,8 +22,12 @@ import (
 //
 // Like gopher-lua's own pcall, an error closes the upvalues of every
 // frame on the stack, the caller's included: a closure over a caller's
-// local keeps the value it had at the error. That is gopher-lua's
-// behaviour, not Lua 5.1's, and unsafe for nothing.
+// local and the local part ways at the error, and later writes by either
+// are not seen by the other. That is gopher-lua's behaviour, not Lua
+// 5.1's; it is not unsafe.
+//
+// TODO(sandbox): the fix for both, closing only the failed frames'
+// upvalues and bounding the traceback, belongs in gopher-lua.
 
 // noTraceback stands in for the traceback of the errors rulesgate raises.
 const noTraceback = "(no traceback)"
@@ -32,6 +36,7 @@ const noTraceback = "(no traceback)"
 // makes and pcall and xpcall, build no traceback.
 func (s *State) installProtect() {
 	s.unwind = s.l.NewFunction(unwind)
+	s.noop = s.l.NewFunction(func(*lua.LState) int { return 0 })
 	s.base.RawSetString("pcall", s.l.NewFunction(s.pcall))
 	s.base.RawSetString("xpcall", s.l.NewFunction(s.xpcall))
 }
@@ -40,6 +45,11 @@ func (s *State) installProtect() {
 // protected mode, leaving nret results (or all, for lua.MultRet) or
 // returning its error.
 func (s *State) protect(nargs, nret int) error {
+	// A stack too full to push unwind would overflow inside PCall, under
+	// gopher-lua's own Panic, and build the traceback: the empty call
+	// takes the frame unwind needs first, and overflows under the caller's.
+	s.l.Push(s.noop)
+	s.l.Call(0, 0)
 	s.l.Insert(s.unwind, s.l.GetTop()-nargs)
 	return s.l.PCall(nargs+1, nret, nil)
 }
@@ -58,7 +68,9 @@ func unwind(l *lua.LState) int {
 		if _, ok := r.(*lua.ApiError); ok {
 			panic(r)
 		}
-		l.RaiseError("%s", fmt.Sprint(r))
+		// Level 0: no position. A panic inside gopher-lua may have left
+		// the current frame where its position cannot be read.
+		l.Error(lua.LString(fmt.Sprint(r)), 0)
 	}()
 	l.Call(l.GetTop()-1, lua.MultRet)
 	return l.GetTop()

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -163,4 +164,90 @@ func TestEngine_RecoversPanics(t *testing.T) {
 	if _, err := ToGo(nil); !errors.Is(err, ErrNotJSON) {
 		t.Errorf("ToGo(Go nil): got %v, want ErrNotJSON", err)
 	}
+}
+
+// protectEdge recurses through pcall until the call stack is full, at
+// every alignment of the overflow against the frames pcall takes, after
+// N tail calls (g is called from the last of them).
+const protectEdge = `
+local msgs = {}
+local function r() local ok, e = pcall(r) if not ok then msgs[#msgs + 1] = tostring(e) end end
+local function rx() local ok, e = xpcall(rx, function(e) return e end) if not ok then msgs[#msgs + 1] = tostring(e) end end
+local function pad(k, top) if k == 0 then top() return 0 end return 1 + pad(k - 1, top) end
+g = function() for k = 0, 12 do pad(k, r) pad(k, rx) end end
+local function f(n) if n == 0 then return g() end return f(n - 1) end
+f(N)
+return msgs
+`
+
+// TestProtect_StackEdge: a stack overflow caught by pcall or xpcall, at
+// whichever frame it happens, is an ordinary caught error: the run goes
+// on with its frames intact (gopher-lua's growing call stack lost live
+// frames there, and handed a segment still in use to other states), and
+// no traceback is built for the tail calls below it.
+func TestProtect_StackEdge(t *testing.T) {
+	e := NewEngine(Options{})
+	var wg sync.WaitGroup
+	for range 4 { // states side by side, for the race detector
+		wg.Go(func() {
+			got, err := eval(t, e, strings.Replace(protectEdge, "N", "0", 1))
+			if err != nil {
+				t.Errorf("run: %v", err)
+				return
+			}
+			msgs, _ := got.([]any)
+			if len(msgs) != 26 {
+				t.Errorf("caught %d overflows, want 26 (13 alignments, pcall and xpcall): %v", len(msgs), msgs)
+			}
+			for _, m := range msgs {
+				if s, _ := m.(string); !strings.Contains(s, "stack overflow") {
+					t.Errorf("caught %q, want a stack overflow", s)
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	control := allocatedOK(t, e, strings.Replace(protectEdge, "N", "0", 1))
+	attack := allocatedOK(t, e, strings.Replace(protectEdge, "N", "250000", 1))
+	if attack > control+2<<20 {
+		t.Errorf("after 250,000 tail calls allocated %d KiB, without them %d KiB; want at most 2 MiB more", attack>>10, control>>10)
+	}
+}
+
+// TestProtect_PanicInGopherLua: an error gopher-lua raises by panicking
+// in Go is still caught by pcall. Here a tail call overflows the value
+// stack at a frame whose position cannot be read, and gopher-lua panics
+// with an index out of range; unwind raises it again without a position.
+func TestProtect_PanicInGopherLua(t *testing.T) {
+	e := NewEngine(Options{})
+	got := mustEval(t, e, `
+local big = {} for i = 1, 20000 do big[i] = i end
+local held = {} for i = 1, 7000 do held[i] = i end
+local function v(a, b, c, d, e, f, g, h, ...) return 1 end
+local function tc(k) return v(unpack(big, 1, k)) end
+local seen = {caught = 0}
+local function hold(n, ...)
+  if n == 0 then
+    for k = 7900, 8100 do if not pcall(tc, k) then seen.caught = seen.caught + 1 end end
+    return 1
+  end
+  local r = hold(n - 1, unpack(held)) return r
+end
+hold(37)
+return seen.caught`)
+	if n, _ := got.(int64); n == 0 {
+		t.Fatalf("got %v, want some calls to fail and be caught", got)
+	}
+}
+
+// allocatedOK runs src, which must succeed, and returns the bytes
+// allocated.
+func allocatedOK(t *testing.T, e *Engine, src string) uint64 {
+	t.Helper()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	mustEval(t, e, src)
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }

@@ -59,13 +59,18 @@ func newState(opts Options) *State {
 	l := lua.NewState(lua.Options{
 		SkipOpenLibs:  true,
 		CallStackSize: opts.Limits.CallStackSize,
-		RegistrySize:  1024,
-		// A state's call stack and registry are scanned by every garbage
-		// collection while it waits in the pool: keep them small until a
-		// program needs more.
-		MinimizeStackMemory: true,
-		RegistryMaxSize:     opts.Limits.RegistryMaxSize,
-		RegistryGrowStep:    1024,
+		// A state's registry is scanned by every garbage collection while
+		// it waits in the pool: keep it small until a program needs more.
+		RegistrySize:     1024,
+		RegistryMaxSize:  opts.Limits.RegistryMaxSize,
+		RegistryGrowStep: 1024,
+		// The call stack is fixed (CallStackSize frames, some 20 KiB).
+		// gopher-lua's growing one (MinimizeStackMemory) overflows with a
+		// Go panic, and a protected call that catches it at a segment's
+		// edge drops live frames and returns a segment still in use to a
+		// pool shared by every state: one tenant's frames then overwrite
+		// another's. The fixed one raises a Lua error before it pushes.
+		MinimizeStackMemory: false,
 	})
 	for _, lib := range []struct {
 		name string

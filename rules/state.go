@@ -21,6 +21,7 @@ type State struct {
 	logger  *slog.Logger
 	running string         // name of the program being run, for print
 	unwind  *lua.LFunction // runs protected calls (protect.go)
+	noop    *lua.LFunction // takes a frame before a protected call
 	maxOut  int            // the longest string a library call may build
 
 	// Programs loaded once per state see globals through fileEnv, an empty
