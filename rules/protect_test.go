@@ -35,6 +35,13 @@ func TestProtect_LuaSemantics(t *testing.T) {
 		{"xpcall handler result", `return {xpcall(function() error("boom", 0) end, function(e) return "handled " .. e, "dropped" end)}`, []any{false, "handled boom"}},
 		{"xpcall handler error", `return {xpcall(function() error("boom", 0) end, function(e) error("again", 0) end)}`, []any{false, "again"}},
 		{"xpcall overflow", `local function f() return 1 + f() end local ok, e = xpcall(f, function(e) return "h" end) return {ok, e}`, []any{false, "h"}},
+		// gopher-lua's difference, as the README tells rule authors: after
+		// a caught error a running function's local and its closures each
+		// keep their own copy; a table they share stays shared.
+		{"a caught error parts a local from its closure", `local n = 0 local function inc() n = n + 1 end
+pcall(error, "x") inc() return n`, int64(0)},
+		{"a table stays shared", `local seen = {n = 0} local function inc() seen.n = seen.n + 1 end
+pcall(error, "x") inc() return seen.n`, int64(1)},
 		// A closure made in a frame that failed keeps its upvalues' values,
 		// not the stack slots the next calls reuse (a message handler in
 		// gopher-lua leaves them open: "C", or a Go nil).
