@@ -56,8 +56,9 @@ func (s *State) protect(nargs, nret int) error {
 
 // unwind calls its first argument with the others and returns all its
 // results. An error raised meanwhile is an *lua.ApiError with a
-// traceback already; a Go panic (gopher-lua's "lua callstack overflow")
-// is raised again as a Lua error, which closes the upvalues it left open.
+// traceback already; a Go panic inside gopher-lua (an index out of range
+// at a frame it has not finished setting up) is raised again as a Lua
+// error, which closes the upvalues the panic left open.
 func unwind(l *lua.LState) int {
 	l.Panic = panicWithoutTraceback
 	defer func() {
