@@ -341,17 +341,7 @@ func TestGateway_HostileResults(t *testing.T) {
 			`context.accessToken["https://example.com/bomb"] = {s}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			src := `return function(user, context, callback)
-  local s = string.rep("x", 2^20)
-  if context.request.body.hostile == "1" then
-    ` + tt.attack + `
-  elseif context.request.body.hostile == "control" then
-    ` + tt.control + `
-  end
-` + hostileProbe + `
-  callback(nil, user, context)
-end
-`
+			src := hostileVersus(`local s = string.rep("x", 2^20)`, tt.attack, tt.control)
 			gw.SetPipeline(hostilePipeline(t, src), "")
 			hostileServed(t, gw)
 
@@ -428,16 +418,7 @@ func TestGateway_HostileTailCalls(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			n := strconv.Itoa(calls)
-			src := `return function(user, context, callback)
-  if context.request.body.hostile == "1" then
-    ` + strings.ReplaceAll(tt.attack, "N", n) + `
-  elseif context.request.body.hostile == "control" then
-    ` + strings.ReplaceAll(tt.control, "N", n) + `
-  end
-` + hostileProbe + `
-  callback(nil, user, context)
-end
-`
+			src := hostileVersus("", strings.ReplaceAll(tt.attack, "N", n), strings.ReplaceAll(tt.control, "N", n))
 			gw.SetPipeline(hostilePipeline(t, src), "")
 			hostileServed(t, gw)
 
@@ -456,6 +437,22 @@ end
 			hostileServed(t, gw)
 		})
 	}
+}
+
+// hostileVersus returns a rule that runs prelude, then attack for
+// hostile=1 or control for hostile=control, then the sandbox probe.
+func hostileVersus(prelude, attack, control string) string {
+	return `return function(user, context, callback)
+  ` + prelude + `
+  if context.request.body.hostile == "1" then
+    ` + attack + `
+  elseif context.request.body.hostile == "control" then
+    ` + control + `
+  end
+` + hostileProbe + `
+  callback(nil, user, context)
+end
+`
 }
 
 // hostileSend sends a request with hostile=value and returns its answer
