@@ -49,7 +49,6 @@ type HeapGuard struct {
 	stop       chan struct{}
 	closed     sync.Once
 	stops      atomic.Uint64
-	collects   atomic.Uint64 // collections the guard forced, for tests
 }
 
 // guardedRun is one run in flight under a guard.
@@ -143,7 +142,6 @@ func (g *HeapGuard) check() {
 	// allocated while it marked, which it counts live: a margin of the
 	// budget over the live heap of tens of MiB absorbs that).
 	runtime.GC()
-	g.collects.Add(1)
 	if readMetric(heapLive) <= g.budget {
 		return
 	}
