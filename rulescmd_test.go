@@ -79,30 +79,44 @@ func (r replica) token(t *testing.T) (int, map[string]any) {
 	return resp.StatusCode, verifyWithJWKS(t, "http://"+r.addr, answer["access_token"].(string))
 }
 
+// verifyWithJWKS verifies token with the gateway at base's JWKS and
+// returns its claims.
 func verifyWithJWKS(t *testing.T, base, token string) map[string]any {
 	t.Helper()
-	resp, err := http.Get(base + "/.well-known/jwks.json")
+	claims, err := verifyAgainst(t, base+"/.well-known/jwks.json", token)
+	if err != nil {
+		t.Fatalf("verify with %s's JWKS: %v", base, err)
+	}
+	return claims
+}
+
+// verifyAgainst verifies a compact JWT with the key its kid names in the
+// JWKS at jwksURL, and returns its claims.
+func verifyAgainst(t *testing.T, jwksURL, token string) (map[string]any, error) {
+	t.Helper()
+	resp, err := http.Get(jwksURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var set jose.JSONWebKeySet
-	json.NewDecoder(resp.Body).Decode(&set)
-	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.EdDSA})
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		t.Fatalf("GET %s: %v", jwksURL, err)
+	}
+	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.EdDSA})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	keys := set.Key(jws.Signatures[0].Header.KeyID)
 	if len(keys) == 0 {
-		t.Fatal("the token's kid is not in the gateway's JWKS")
+		return nil, fmt.Errorf("kid %q is not in the JWKS", jws.Signatures[0].Header.KeyID)
 	}
 	payload, err := jws.Verify(keys[0])
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var claims map[string]any
-	json.Unmarshal(payload, &claims)
-	return claims
+	return claims, json.Unmarshal(payload, &claims)
 }
 
 // writeVersion writes a rule set whose rule and action both stamp n, so
